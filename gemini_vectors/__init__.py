@@ -19,6 +19,7 @@ from gemini_vectors.errors import (
     WriteError,
 )
 from gemini_vectors.filters import parse_filter
+from gemini_vectors.plugins import connect
 from gemini_vectors.spec import EmbeddingSpec, ModelInfo, TaskType, get_model, known_models, register_model
 from gemini_vectors.store import Match, Record, StoreCollection, VectorStore
 
@@ -47,6 +48,7 @@ __all__ = [
     "VectorStore",
     "WriteError",
     "__version__",
+    "connect",
     "get_model",
     "known_models",
     "parse_filter",

@@ -1,0 +1,401 @@
+"""The VectorStore contract suite: one set of tests that every backend is held to.
+
+Subclass :class:`VectorStoreContract` in a backend's tests and override the ``store`` fixture::
+
+    from gemini_vectors.testing.contract import VectorStoreContract
+
+    class TestMyStore(VectorStoreContract):
+        @pytest.fixture
+        def store(self) -> Iterator[VectorStore]:
+            with connect("mything://...") as s:
+                yield s
+
+Every test works in collections of its own (random names) and drops them afterwards, so the suite can run
+against a shared, long-lived server. Class attributes tune it to what a backend legitimately cannot do.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+from gemini_vectors.errors import CollectionNotFoundError, SpecMismatchError
+from gemini_vectors.filters import matches, parse_filter
+from gemini_vectors.spec import EmbeddingSpec
+from gemini_vectors.store import Record, StoreCollection, Vector, VectorStore
+
+DIMS = 128
+
+#: Metadata for the filter tests: every value type, lists, and fields missing on some records.
+FILTER_ROWS: list[dict[str, Any]] = [
+    {"lang": "en", "year": 2020, "score": 0.5, "tags": ["a", "b"], "draft": False},
+    {"lang": "en", "year": 2021, "score": 1.5, "tags": ["b"], "draft": True},
+    {"lang": "de", "year": 2022, "score": 2.5, "tags": ["c"], "draft": False},
+    {"lang": "fr", "year": 2019, "score": -1.0, "tags": []},
+    {"lang": "de", "year": 2025},
+    {"year": 2020, "score": 0.5},
+    {"lang": "en", "tags": ["a", "c"], "draft": True},
+    {"lang": "ja", "year": 2023, "score": 3.25, "tags": ["日本", "a"], "draft": False},
+    {"lang": "en", "year": 1999, "score": 10.0, "draft": False},
+    {},
+    {"lang": "x'); DROP TABLE t; --", "year": 2020},
+    {"lang": "EN", "year": 2021, "score": 2021.0},
+]
+
+#: One filter per operator, then the combinations, each checked against the reference semantics.
+FILTERS: list[dict[str, Any]] = [
+    {"lang": "en"},
+    {"lang": {"$eq": "en"}},
+    {"lang": {"$ne": "en"}},
+    {"year": {"$gt": 2020}},
+    {"year": {"$gte": 2020}},
+    {"year": {"$lt": 2020}},
+    {"year": {"$lte": 2020}},
+    {"score": {"$gt": 0.5}},
+    {"score": {"$lte": 1.5}},
+    {"score": {"$gte": -1}},
+    {"lang": {"$in": ["de", "fr"]}},
+    {"lang": {"$nin": ["de", "fr"]}},
+    {"year": {"$in": [2020, 2025]}},
+    {"year": {"$nin": [2020, 2025]}},
+    {"lang": {"$exists": True}},
+    {"lang": {"$exists": False}},
+    {"tags": "a"},
+    {"tags": {"$in": ["c", "日本"]}},
+    {"tags": {"$nin": ["a"]}},
+    {"tags": {"$ne": "b"}},
+    {"draft": True},
+    {"draft": {"$ne": True}},
+    {"draft": {"$exists": True}},
+    {"lang": "en", "year": {"$gte": 2020}},
+    {"year": {"$gte": 2020, "$lt": 2023}},
+    {"$and": [{"lang": "en"}, {"draft": False}]},
+    {"$or": [{"lang": "de"}, {"score": {"$gt": 3}}]},
+    {"$or": [{"lang": {"$exists": False}}, {"$and": [{"lang": "en"}, {"tags": "a"}]}]},
+    {"lang": "x'); DROP TABLE t; --"},
+    {"lang": "nobody"},
+    {"year": 2021.0},
+    {"score": 2021},
+]
+
+
+def unit_vectors(n: int, dims: int = DIMS, seed: int = 0) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """``n`` random L2-normalized float32 vectors, reproducible by seed."""
+    rng = np.random.default_rng(seed)
+    m = rng.standard_normal((n, dims)).astype(np.float32)
+    m /= np.linalg.norm(m, axis=1, keepdims=True)
+    return m
+
+
+def make_records(
+    n: int,
+    *,
+    dims: int = DIMS,
+    seed: int = 0,
+    prefix: str = "r",
+    metadata: Sequence[Mapping[str, Any]] | None = None,
+) -> list[Record]:
+    """``n`` records with random unit vectors, ids ``{prefix}{i}`` and a content hash each."""
+    vectors = unit_vectors(n, dims, seed)
+    return [
+        Record(
+            id=f"{prefix}{i}",
+            vector=vectors[i],
+            metadata=dict(metadata[i]) if metadata is not None else {"i": i},
+            content_hash=f"h{seed}-{i}",
+        )
+        for i in range(n)
+    ]
+
+
+class VectorStoreContract:
+    """The behaviour every :class:`~gemini_vectors.store.VectorStore` backend must show."""
+
+    #: True where one store holds one spec only (a Pinecone index has one dimension).
+    one_spec_per_store: ClassVar[bool] = False
+    #: How far a stored vector may drift from the one written (float16 storage needs ~1e-3).
+    vector_atol: ClassVar[float] = 1e-5
+    #: How far a returned score may drift from the exact cosine similarity.
+    score_atol: ClassVar[float] = 1e-3
+    #: False where the backend returns every number as a float (Pinecone keeps no int type).
+    preserves_int_type: ClassVar[bool] = True
+    #: Records in the "large batch" test.
+    large_batch: ClassVar[int] = 3000
+
+    @pytest.fixture
+    def store(self) -> Iterator[VectorStore]:
+        """Override: yield a connected store."""
+        raise NotImplementedError("subclasses of VectorStoreContract must override the `store` fixture")
+
+    @pytest.fixture
+    def spec(self) -> EmbeddingSpec:
+        return EmbeddingSpec.for_model("gemini-embedding-2", DIMS)
+
+    @pytest.fixture
+    def name(self, store: VectorStore) -> Iterator[str]:
+        name = f"contract-{uuid.uuid4().hex[:12]}"
+        yield name
+        store.drop_collection(name)
+
+    @pytest.fixture
+    def coll(self, store: VectorStore, name: str, spec: EmbeddingSpec) -> StoreCollection:
+        return store.open_collection(name, spec)
+
+    @pytest.fixture
+    def filtered(self, coll: StoreCollection) -> tuple[StoreCollection, list[Record]]:
+        records = make_records(len(FILTER_ROWS), seed=7, prefix="f", metadata=FILTER_ROWS)
+        coll.upsert(records)
+        return coll, records
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def assert_same_vector(self, got: Vector, want: Vector) -> None:
+        assert got.dtype == np.float32
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, atol=self.vector_atol)
+
+    # -- collections and specs ---------------------------------------------------------------------
+
+    def test_create_records_the_spec(self, store: VectorStore, name: str, spec: EmbeddingSpec) -> None:
+        assert store.stored_spec(name) is None
+        coll = store.open_collection(name, spec)
+        assert coll.name == name
+        assert coll.spec == spec
+        assert store.stored_spec(name) == spec
+        assert name in store.list_collections()
+
+    def test_reopen_with_same_spec_and_with_none(self, store: VectorStore, name: str, spec: EmbeddingSpec) -> None:
+        store.open_collection(name, spec).upsert(make_records(3))
+        again = store.open_collection(name, spec)
+        assert again.count() == 3
+        stored = store.open_collection(name)
+        assert stored.spec == spec
+        assert stored.count() == 3
+
+    @pytest.mark.parametrize(
+        ("model", "dims"), [("gemini-embedding-2", 256), ("gemini-embedding-001", DIMS), ("gemini-embedding-2-preview", DIMS)]
+    )
+    def test_other_spec_is_refused_and_nothing_written(
+        self, store: VectorStore, name: str, spec: EmbeddingSpec, model: str, dims: int
+    ) -> None:
+        store.open_collection(name, spec).upsert(make_records(2))
+        other = EmbeddingSpec.for_model(model, dims)
+        with pytest.raises(SpecMismatchError) as info:
+            store.open_collection(name, other)
+        assert info.value.stored == spec
+        assert info.value.requested == other
+        assert spec.model in str(info.value) and other.model in str(info.value)
+        assert store.stored_spec(name) == spec
+        assert store.open_collection(name, spec).count() == 2
+
+    def test_missing_collection(self, store: VectorStore, name: str, spec: EmbeddingSpec) -> None:
+        with pytest.raises(CollectionNotFoundError):
+            store.open_collection(name)
+        with pytest.raises(CollectionNotFoundError):
+            store.open_collection(name, spec, create=False)
+        assert store.stored_spec(name) is None
+
+    def test_two_specs_side_by_side(self, store: VectorStore, name: str, spec: EmbeddingSpec) -> None:
+        if self.one_spec_per_store:
+            pytest.skip("this backend holds one spec per store")
+        other_name = name + "-b"
+        other = EmbeddingSpec.for_model("gemini-embedding-001", 256)
+        try:
+            a = store.open_collection(name, spec)
+            b = store.open_collection(other_name, other)
+            a.upsert(make_records(2))
+            b.upsert(make_records(3, dims=256))
+            assert (a.count(), b.count()) == (2, 3)
+            assert store.stored_spec(other_name) == other
+        finally:
+            store.drop_collection(other_name)
+
+    def test_drop(self, store: VectorStore, name: str, spec: EmbeddingSpec) -> None:
+        coll = store.open_collection(name, spec)
+        coll.upsert(make_records(5))
+        coll.drop()
+        assert store.stored_spec(name) is None
+        assert name not in store.list_collections()
+        fresh = store.open_collection(name, spec)
+        assert fresh.count() == 0
+
+    # -- writing and reading -----------------------------------------------------------------------
+
+    def test_upsert_get_round_trip(self, coll: StoreCollection) -> None:
+        records = make_records(10, metadata=[{"i": i, "f": i / 4, "b": i % 2 == 0, "s": f"s{i}", "l": ["x", str(i)]}
+                                             for i in range(10)])
+        coll.upsert(records)
+        assert coll.count() == 10
+        got = coll.get([r.id for r in records])
+        assert [r.id for r in got] == [r.id for r in records]
+        for g, want in zip(got, records, strict=True):
+            self.assert_same_vector(g.vector, want.vector)
+            assert dict(g.metadata) == dict(want.metadata)
+            for key in ("i", "f", "b") if self.preserves_int_type else ("f", "b"):
+                assert type(g.metadata[key]) is type(want.metadata[key]), key
+            assert g.content_hash == want.content_hash
+
+    def test_get_keeps_order_and_skips_unknown(self, coll: StoreCollection) -> None:
+        coll.upsert(make_records(5))
+        got = coll.get(["r3", "nope", "r0", "r4"])
+        assert [r.id for r in got] == ["r3", "r0", "r4"]
+        assert coll.get([]) == []
+
+    def test_upsert_is_idempotent_and_replaces(self, coll: StoreCollection) -> None:
+        records = make_records(20)
+        coll.upsert(records)
+        coll.upsert(records)
+        assert coll.count() == 20
+        replaced = make_records(5, seed=99)
+        replaced = [Record(r.id, r.vector, {"v": 2}, "new") for r in replaced]
+        coll.upsert(replaced)
+        assert coll.count() == 20
+        got = coll.get(["r0", "r4", "r5"])
+        self.assert_same_vector(got[0].vector, replaced[0].vector)
+        assert dict(got[1].metadata) == {"v": 2}
+        assert got[1].content_hash == "new"
+        assert dict(got[2].metadata) == {"i": 5}
+
+    def test_duplicate_ids_in_one_batch_keep_the_last(self, coll: StoreCollection) -> None:
+        first, second = make_records(1), make_records(1, seed=5)
+        coll.upsert([first[0], Record("r0", second[0].vector, {"v": "last"}, "last")])
+        assert coll.count() == 1
+        (got,) = coll.get(["r0"])
+        assert dict(got.metadata) == {"v": "last"}
+        self.assert_same_vector(got.vector, second[0].vector)
+
+    def test_empty_upsert_is_a_no_op(self, coll: StoreCollection) -> None:
+        coll.upsert([])
+        assert coll.count() == 0
+
+    def test_large_batch(self, coll: StoreCollection) -> None:
+        records = make_records(self.large_batch, seed=3)
+        coll.upsert(records)
+        assert coll.count() == self.large_batch
+        assert sorted(coll.iter_ids(batch_size=1000)) == sorted(r.id for r in records)
+
+    def test_unicode_ids_and_metadata(self, coll: StoreCollection) -> None:
+        ids = ["ключ", "猫-🐈", "id with spaces/and/slashes", "quote'\"`", "e\u0301"]
+        meta = [{"名前": "値", "emoji": "🐈"}, {"ü": ["ä", "ö"]}, {"path": "a/b c"}, {"q": "'\""}, {"n": 1}]
+        records = [Record(i, v, m, None) for i, v, m in zip(ids, unit_vectors(5), meta, strict=True)]
+        coll.upsert(records)
+        got = {r.id: r for r in coll.get(ids)}
+        assert set(got) == set(ids)
+        for i, m in zip(ids, meta, strict=True):
+            assert dict(got[i].metadata) == m
+        assert sorted(coll.iter_ids()) == sorted(ids)
+        top = coll.query(records[1].vector, k=1)
+        assert top[0].id == "猫-🐈"
+
+    def test_wrong_dimensions_are_refused(self, coll: StoreCollection) -> None:
+        bad = make_records(1, dims=DIMS * 2)
+        with pytest.raises(ValueError, match="dimension"):
+            coll.upsert(bad)
+        with pytest.raises(ValueError, match="dimension"):
+            coll.query(unit_vectors(1, DIMS * 2)[0], k=1)
+        assert coll.count() == 0
+
+    def test_non_finite_vectors_are_refused(self, coll: StoreCollection) -> None:
+        vec = unit_vectors(1)[0].copy()
+        vec[3] = np.nan
+        with pytest.raises(ValueError):
+            coll.upsert([Record("nan", vec)])
+        assert coll.count() == 0
+
+    def test_content_hashes(self, coll: StoreCollection) -> None:
+        coll.upsert(make_records(4))
+        assert coll.content_hashes(["r1", "r3", "zz"]) == {"r1": "h0-1", "r3": "h0-3"}
+
+    # -- search ------------------------------------------------------------------------------------
+
+    def test_query_finds_nearest_first(self, coll: StoreCollection) -> None:
+        records = make_records(50, seed=11)
+        coll.upsert(records)
+        vectors = np.stack([r.vector for r in records])
+        for probe in (0, 17, 49):
+            got = coll.query(records[probe].vector, k=5)
+            assert len(got) == 5
+            assert got[0].id == records[probe].id
+            assert math.isclose(got[0].score, 1.0, abs_tol=self.score_atol)
+            scores = [m.score for m in got]
+            assert scores == sorted(scores, reverse=True)
+            exact = vectors @ records[probe].vector
+            want = [records[i].id for i in np.argsort(-exact)[:5]]
+            assert [m.id for m in got] == want
+            for m in got:
+                idx = int(m.id[1:])
+                assert math.isclose(m.score, float(exact[idx]), abs_tol=self.score_atol)
+            assert got[0].vector is None
+
+    def test_query_k_larger_than_collection(self, coll: StoreCollection) -> None:
+        coll.upsert(make_records(3))
+        assert len(coll.query(unit_vectors(1, seed=2)[0], k=10)) == 3
+
+    def test_query_empty_collection(self, coll: StoreCollection) -> None:
+        assert coll.query(unit_vectors(1)[0], k=3) == []
+
+    def test_query_include_vectors_and_metadata(self, coll: StoreCollection) -> None:
+        records = make_records(5)
+        coll.upsert(records)
+        (top,) = coll.query(records[2].vector, k=1, include_vectors=True)
+        assert top.vector is not None
+        self.assert_same_vector(top.vector, records[2].vector)
+        assert dict(top.metadata) == {"i": 2}
+
+    def test_query_rejects_bad_k(self, coll: StoreCollection) -> None:
+        with pytest.raises(ValueError):
+            coll.query(unit_vectors(1)[0], k=0)
+
+    # -- filters -----------------------------------------------------------------------------------
+
+    @pytest.mark.parametrize("raw", FILTERS, ids=[repr(f) for f in FILTERS])
+    def test_filter_operator(self, filtered: tuple[StoreCollection, list[Record]], raw: dict[str, Any]) -> None:
+        coll, records = filtered
+        flt = parse_filter(raw)
+        want = {r.id for r in records if matches(flt, r.metadata)}
+        got = coll.query(unit_vectors(1, seed=1)[0], k=len(records), filter=flt)
+        assert {m.id for m in got} == want
+        for m in got:
+            assert matches(flt, m.metadata)
+
+    def test_filter_with_small_k_returns_best_matching(self, filtered: tuple[StoreCollection, list[Record]]) -> None:
+        coll, records = filtered
+        flt = parse_filter({"lang": "en"})
+        probe = records[6].vector
+        got = coll.query(probe, k=2, filter=flt)
+        ranked = sorted(
+            (r for r in records if matches(flt, r.metadata)), key=lambda r: -float(r.vector @ probe)
+        )
+        assert [m.id for m in got] == [r.id for r in ranked[:2]]
+
+    # -- deleting ----------------------------------------------------------------------------------
+
+    def test_delete_by_ids(self, coll: StoreCollection) -> None:
+        coll.upsert(make_records(10))
+        coll.delete(ids=["r1", "r2", "unknown"])
+        assert coll.count() == 8
+        assert coll.get(["r1", "r2", "r3"])[0].id == "r3"
+
+    def test_delete_by_filter(self, filtered: tuple[StoreCollection, list[Record]]) -> None:
+        coll, records = filtered
+        flt = parse_filter({"$or": [{"lang": "en"}, {"year": {"$lt": 2020}}]})
+        coll.delete(filter=flt)
+        remaining = {r.id for r in records if not matches(flt, r.metadata)}
+        assert set(coll.iter_ids()) == remaining
+        assert coll.count() == len(remaining)
+
+    def test_delete_with_nothing_deletes_nothing(self, coll: StoreCollection) -> None:
+        coll.upsert(make_records(3))
+        coll.delete()
+        assert coll.count() == 3
+
+    def test_clear_keeps_the_collection(self, store: VectorStore, name: str, coll: StoreCollection) -> None:
+        coll.upsert(make_records(7))
+        coll.clear()
+        assert coll.count() == 0
+        assert store.stored_spec(name) == coll.spec
