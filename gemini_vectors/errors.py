@@ -66,8 +66,10 @@ class PartialEmbeddingError(EmbeddingError):
 
     Attributes:
         failures: Index of each rejected item mapped to the API's reason.
-        vectors: The ``(n, d)`` float32 result with the rows of failed items set to NaN.
-        succeeded: Boolean mask, True where ``vectors`` holds a real embedding.
+        vectors: The ``(n, d)`` float32 result with the rows of failed items set to NaN (empty when the
+            vectors were stored rather than returned, as by ``Collection.add``).
+        succeeded: Boolean mask, True where the item was embedded.
+        ids: The ids of all items, when they were being stored.
     """
 
     def __init__(
@@ -75,15 +77,15 @@ class PartialEmbeddingError(EmbeddingError):
         failures: Mapping[int, str],
         vectors: npt.NDArray[np.float32],
         succeeded: npt.NDArray[np.bool_],
+        ids: list[str] | None = None,
     ) -> None:
         shown = "; ".join(f"item {i}: {reason}" for i, reason in list(failures.items())[:5])
         more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
-        super().__init__(
-            f"{len(failures)} of {len(succeeded)} items were rejected by the API: {shown}{more}"
-        )
+        super().__init__(f"{len(failures)} of {len(succeeded)} items were rejected by the API: {shown}{more}")
         self.failures = dict(failures)
         self.vectors = vectors
         self.succeeded = succeeded
+        self.ids = ids
 
 
 class SpecMismatchError(GeminiVectorsError, ValueError):
@@ -141,4 +143,3 @@ class WriteError(StoreError):
 
 class PluginError(GeminiVectorsError, RuntimeError):
     """A plugin could not be loaded or misbehaved."""
-

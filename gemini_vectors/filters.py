@@ -2,7 +2,8 @@
 
 Users write the Mongo-style filters they know from Pinecone::
 
-    {"lang": "en", "year": {"$gte": 2020}, "$or": [{"tag": {"$in": ["a", "b"]}}, {"draft": {"$exists": False}}]}
+    {"lang": "en", "year": {"$gte": 2020},
+     "$or": [{"tag": {"$in": ["a", "b"]}}, {"draft": {"$exists": False}}]}
 
 :func:`parse_filter` turns that into :class:`Comparison`, :class:`And` and :class:`Or` nodes; each backend
 translates the tree into its own query language with bound parameters. :func:`matches` is the reference
@@ -35,7 +36,10 @@ MAX_DEPTH = 10
 
 @dataclass(frozen=True)
 class Comparison:
-    """``field op value``; ``value`` is a scalar, a tuple of scalars (``$in``/``$nin``) or a bool (``$exists``)."""
+    """``field op value``.
+
+    ``value`` is a scalar, a tuple of scalars (``$in``/``$nin``) or a bool (``$exists``).
+    """
 
     field: str
     op: Operator
@@ -256,4 +260,3 @@ __all__ = [
     "to_mongo",
     "validate_metadata",
 ]
-

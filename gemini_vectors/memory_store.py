@@ -61,7 +61,9 @@ class MemoryCollection(StoreCollection):
     def upsert(self, records: Sequence[Record]) -> None:
         dims = self.spec.dimensions
         checked = [
-            Record(r.id, as_vector(r.vector, dims, what=f"vector of {r.id!r}"), dict(r.metadata), r.content_hash)
+            Record(
+                r.id, as_vector(r.vector, dims, what=f"vector of {r.id!r}"), dict(r.metadata), r.content_hash
+            )
             for r in records
         ]
         with self._store.lock:
@@ -101,8 +103,12 @@ class MemoryCollection(StoreCollection):
             rows = self._table().rows
             found = [rows[i] for i in dict.fromkeys(ids) if i in rows]
         return [
-            Record(r.id, r.vector.copy() if include_vectors else np.zeros(0, np.float32), dict(r.metadata),
-                   r.content_hash)
+            Record(
+                r.id,
+                r.vector.copy() if include_vectors else np.zeros(0, np.float32),
+                dict(r.metadata),
+                r.content_hash,
+            )
             for r in found
         ]
 

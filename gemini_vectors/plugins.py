@@ -120,14 +120,15 @@ def _collect_stores(registry: _Registry) -> None:
         plugin_name = registry.pm.get_name(impl.plugin) or repr(impl.plugin)
         schemes: list[str] = []
 
-        def register(scheme: str, factory: StoreFactory, _plugin: str = plugin_name) -> None:
+        def register(
+            scheme: str, factory: StoreFactory, _plugin: str = plugin_name, _schemes: list[str] = schemes
+        ) -> None:
             key = scheme.lower()
-            if key in registry.stores and registry.stores[key][0] != _plugin:
-                raise PluginError(
-                    f"plugin {_plugin!r} registers scheme {key!r}, already served by {registry.stores[key][0]!r}"
-                )
+            owner = registry.stores.get(key, (_plugin, None))[0]
+            if owner != _plugin:
+                raise PluginError(f"plugin {_plugin!r} registers scheme {key!r}, already served by {owner!r}")
             registry.stores[key] = (_plugin, factory)
-            schemes.append(key)
+            _schemes.append(key)
 
         try:
             impl.function(register=register)
@@ -210,7 +211,9 @@ def store_schemes() -> list[str]:
 def _scheme_of(url: str) -> str:
     scheme = urlsplit(url).scheme.lower()
     if not scheme:
-        raise UnknownStoreError(f"{url!r} is not a store URL; expected e.g. 'postgresql://...' or 'memory://'")
+        raise UnknownStoreError(
+            f"{url!r} is not a store URL; expected e.g. 'postgresql://...' or 'memory://'"
+        )
     return scheme
 
 

@@ -21,7 +21,7 @@ TaskMechanism = Literal["prefix", "task_type"]
 Modality = Literal["text", "image", "audio", "video", "pdf"]
 
 
-class TaskType(str, enum.Enum):
+class TaskType(enum.StrEnum):
     """The user-facing task names, the same for every model."""
 
     RETRIEVAL_QUERY = "RETRIEVAL_QUERY"

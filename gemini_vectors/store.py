@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +22,10 @@ import numpy.typing as npt
 from gemini_vectors.errors import CollectionNotFoundError, SpecMismatchError
 from gemini_vectors.filters import Filter, MetadataValue
 from gemini_vectors.spec import EmbeddingSpec
+
+if TYPE_CHECKING:
+    from gemini_vectors.collection import Collection
+    from gemini_vectors.embedder import Embedder
 
 Vector = npt.NDArray[np.float32]
 
@@ -210,6 +214,28 @@ class VectorStore(ABC):
         if spec is not None and stored != spec:
             raise SpecMismatchError(name, stored, spec)
         return self.attach_collection(name, stored)
+
+    def collection(
+        self,
+        name: str,
+        embedder: Embedder | None = None,
+        *,
+        spec: EmbeddingSpec | None = None,
+        create: bool = True,
+    ) -> Collection:
+        """Open collection ``name`` for embed-and-store with ``embedder`` (creating it for its spec).
+
+        Without an embedder, ``spec`` (or the stored spec) is used and only vector search is possible.
+
+        Raises:
+            SpecMismatchError: the stored spec differs from the embedder's; nothing was written.
+        """
+        from gemini_vectors.collection import Collection
+
+        if embedder is not None and spec is not None and embedder.spec != spec:
+            raise ValueError(f"embedder makes {embedder.spec.describe()} vectors, but spec={spec.describe()}")
+        backend = self.open_collection(name, embedder.spec if embedder is not None else spec, create=create)
+        return Collection(backend, embedder)
 
     def drop_collection(self, name: str) -> None:
         """Drop collection ``name`` if it exists."""

@@ -169,7 +169,9 @@ class VectorStoreContract:
         assert store.stored_spec(name) == spec
         assert name in store.list_collections()
 
-    def test_reopen_with_same_spec_and_with_none(self, store: VectorStore, name: str, spec: EmbeddingSpec) -> None:
+    def test_reopen_with_same_spec_and_with_none(
+        self, store: VectorStore, name: str, spec: EmbeddingSpec
+    ) -> None:
         store.open_collection(name, spec).upsert(make_records(3))
         again = store.open_collection(name, spec)
         assert again.count() == 3
@@ -178,7 +180,8 @@ class VectorStoreContract:
         assert stored.count() == 3
 
     @pytest.mark.parametrize(
-        ("model", "dims"), [("gemini-embedding-2", 256), ("gemini-embedding-001", DIMS), ("gemini-embedding-2-preview", DIMS)]
+        ("model", "dims"),
+        [("gemini-embedding-2", 256), ("gemini-embedding-001", DIMS), ("gemini-embedding-2-preview", DIMS)],
     )
     def test_other_spec_is_refused_and_nothing_written(
         self, store: VectorStore, name: str, spec: EmbeddingSpec, model: str, dims: int
@@ -227,8 +230,12 @@ class VectorStoreContract:
     # -- writing and reading -----------------------------------------------------------------------
 
     def test_upsert_get_round_trip(self, coll: StoreCollection) -> None:
-        records = make_records(10, metadata=[{"i": i, "f": i / 4, "b": i % 2 == 0, "s": f"s{i}", "l": ["x", str(i)]}
-                                             for i in range(10)])
+        records = make_records(
+            10,
+            metadata=[
+                {"i": i, "f": i / 4, "b": i % 2 == 0, "s": f"s{i}", "l": ["x", str(i)]} for i in range(10)
+            ],
+        )
         coll.upsert(records)
         assert coll.count() == 10
         got = coll.get([r.id for r in records])
@@ -354,7 +361,9 @@ class VectorStoreContract:
     # -- filters -----------------------------------------------------------------------------------
 
     @pytest.mark.parametrize("raw", FILTERS, ids=[repr(f) for f in FILTERS])
-    def test_filter_operator(self, filtered: tuple[StoreCollection, list[Record]], raw: dict[str, Any]) -> None:
+    def test_filter_operator(
+        self, filtered: tuple[StoreCollection, list[Record]], raw: dict[str, Any]
+    ) -> None:
         coll, records = filtered
         flt = parse_filter(raw)
         want = {r.id for r in records if matches(flt, r.metadata)}
@@ -363,7 +372,9 @@ class VectorStoreContract:
         for m in got:
             assert matches(flt, m.metadata)
 
-    def test_filter_with_small_k_returns_best_matching(self, filtered: tuple[StoreCollection, list[Record]]) -> None:
+    def test_filter_with_small_k_returns_best_matching(
+        self, filtered: tuple[StoreCollection, list[Record]]
+    ) -> None:
         coll, records = filtered
         flt = parse_filter({"lang": "en"})
         probe = records[6].vector
