@@ -1,0 +1,643 @@
+"""The PostgreSQL/pgvector backend: :class:`PgVectorStore` and its :class:`PgVectorCollection`.
+
+Each collection is one table ``(id text PRIMARY KEY, embedding vector|halfvec, metadata jsonb,
+content_hash text)`` with an HNSW (or binary-quantized HNSW) index on the embedding and a GIN index on the
+metadata. A registry table, ``gemini_vectors_collections``, maps collection names to tables and records
+each collection's embedding spec and storage plan; the spec is checked before anything is written.
+
+Writes go through ``COPY ... FROM STDIN WITH (FORMAT BINARY)`` into a temporary staging table, then one
+``INSERT ... ON CONFLICT (id) DO UPDATE`` merge per batch, in one transaction. The merge is idempotent, so
+a batch whose connection dies (server restart, ``pg_terminate_backend``, network) is simply run again on a
+fresh connection, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import psycopg
+from gemini_vectors.errors import (
+    CollectionNotFoundError,
+    ConfigurationError,
+    MetadataError,
+    SpecMismatchError,
+    StoreError,
+    WriteError,
+)
+from gemini_vectors.filters import Filter, validate_metadata
+from gemini_vectors.spec import EmbeddingSpec
+from gemini_vectors.store import Match, Record, StoreCollection, Vector, VectorStore, as_vector
+from pgvector import HalfVector
+from pgvector.psycopg import register_vector
+from psycopg import sql
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from gemini_vectors_pgvector.filter_sql import Query, filter_to_sql
+from gemini_vectors_pgvector.storage import IndexKind, StoragePlan, plan_storage, table_name_for
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Conn = psycopg.Connection[Any]
+
+REGISTRY_TABLE = "gemini_vectors_collections"
+APPLICATION_NAME = "gemini-vectors"
+
+#: Errors after which the whole unit of work is safe to run again on a fresh connection: the connection
+#: died (admin shutdown, server gone, pool timeout) or the server rolled the transaction back (deadlock,
+#: serialization failure); psycopg files all of them under OperationalError. Every unit of work here is
+#: idempotent, and the number of attempts is bounded.
+RETRYABLE: tuple[type[BaseException], ...] = (psycopg.OperationalError,)
+
+#: pgvector's cap on ``hnsw.ef_search``.
+MAX_EF_SEARCH = 1000
+DEFAULT_EF_SEARCH = 40
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (safe for reprs, logs and errors)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _lock_key(*parts: str) -> int:
+    """A stable signed 64-bit key for ``pg_advisory_xact_lock`` from some text."""
+    digest = hashlib.sha256("\x00".join(("gemini_vectors", *parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _to_float32(value: Any) -> Vector:
+    if isinstance(value, HalfVector):
+        return value.to_numpy().astype(np.float32)
+    if isinstance(value, np.ndarray):
+        return value.astype(np.float32, copy=False)
+    return np.asarray(value.to_numpy(), dtype=np.float32)
+
+
+def _check_text(value: str, what: str) -> None:
+    # PostgreSQL text and jsonb cannot hold NUL; refuse before sending rather than fail mid-batch.
+    if "\x00" in value:
+        raise MetadataError(f"{what} contains a NUL character, which PostgreSQL cannot store")
+
+
+class PgVectorCollection(StoreCollection):
+    """One collection: a table of the store, planned by :class:`~gemini_vectors_pgvector.StoragePlan`."""
+
+    def __init__(
+        self, store: PgVectorStore, name: str, spec: EmbeddingSpec, table: str, plan: StoragePlan
+    ) -> None:
+        super().__init__(name, spec)
+        self._store = store
+        self._table_name = table
+        self._table = store._ident(table)
+        self._plan = plan
+
+    @property
+    def table_name(self) -> str:
+        """The (unquoted) name of the table that holds the collection."""
+        return self._table_name
+
+    @property
+    def plan(self) -> StoragePlan:
+        """How the vectors are stored and indexed."""
+        return self._plan
+
+    def __repr__(self) -> str:
+        return f"PgVectorCollection({self.name!r}, table={self._table_name!r}, {self.spec.describe()})"
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    def _run(self, what: str, fn: Callable[[Conn], T]) -> T:
+        try:
+            return self._store._run(what, fn)
+        except psycopg.errors.UndefinedTable as exc:
+            raise CollectionNotFoundError(f"collection {self.name!r} no longer exists (dropped?)") from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"{what} on collection {self.name!r} failed: {exc}") from exc
+
+    def _param(self, vector: Vector) -> Any:
+        return HalfVector(vector) if self._plan.column_type == "halfvec" else vector
+
+    @property
+    def _vector_type(self) -> Query:
+        return sql.SQL("{}({})").format(sql.SQL(self._plan.column_type), sql.Literal(self._plan.dimensions))
+
+    # -- writing -------------------------------------------------------------------------------------
+
+    def upsert(self, records: Sequence[Record]) -> None:
+        """Insert or replace records by id (duplicate ids in one call: the last one wins).
+
+        Raises:
+            ValueError: a vector has the wrong length or is not finite (nothing is written).
+            MetadataError: metadata or an id cannot be stored (nothing is written).
+            WriteError: some batches could not be written after retries; names the ids not written.
+        """
+        dims = self.spec.dimensions
+        latest: dict[str, tuple[str, Any, dict[str, Any], str | None]] = {}
+        for r in records:
+            if not isinstance(r.id, str) or not r.id:
+                raise MetadataError(f"record ids must be non-empty strings, got {r.id!r}")
+            _check_text(r.id, f"id {r.id!r}")
+            vec = as_vector(r.vector, dims, what=f"vector of {r.id!r}")
+            meta = validate_metadata(r.metadata, where=f"metadata of {r.id!r}")
+            for key, value in meta.items():
+                _check_text(key, f"metadata key of {r.id!r}")
+                for text in value if isinstance(value, list) else [value]:
+                    if isinstance(text, str):
+                        _check_text(text, f"metadata {key!r} of {r.id!r}")
+            if r.content_hash is not None:
+                _check_text(r.content_hash, f"content hash of {r.id!r}")
+            latest[r.id] = (r.id, self._param(vec), meta, r.content_hash)
+        # A fixed lock order (sorted ids) keeps concurrent upserts of overlapping ids from deadlocking.
+        rows = [latest[i] for i in sorted(latest)]
+        size = self._store.batch_size
+        for start in range(0, len(rows), size):
+            batch = rows[start : start + size]
+            try:
+                self._store._run("upsert", lambda conn, b=batch: self._write_batch(conn, b))  # type: ignore[misc]
+            except (psycopg.Error, StoreError) as exc:
+                failed = {row[0]: f"{type(exc).__name__}: {exc}" for row in rows[start:]}
+                if isinstance(exc, psycopg.errors.UndefinedTable):
+                    raise CollectionNotFoundError(f"collection {self.name!r} no longer exists") from exc
+                raise WriteError(f"upsert into collection {self.name!r} failed", failed) from exc
+
+    def _stage_table(self, conn: Conn) -> sql.Identifier:
+        name = f"gv_stage_{self._plan.column_type}_{self._plan.dimensions}"
+        made = self._store._staged.setdefault(conn, set())
+        if name not in made:
+            conn.execute(
+                sql.SQL(
+                    "CREATE TEMP TABLE IF NOT EXISTS {} "
+                    "(id text, embedding {}, metadata jsonb, content_hash text) ON COMMIT DELETE ROWS"
+                ).format(sql.Identifier(name), self._vector_type)
+            )
+            made.add(name)
+        return sql.Identifier(name)
+
+    def _write_batch(self, conn: Conn, rows: Sequence[tuple[str, Any, dict[str, Any], str | None]]) -> None:
+        stage = self._stage_table(conn)
+        with conn.cursor() as cur:
+            copy_sql = sql.SQL(
+                "COPY {} (id, embedding, metadata, content_hash) FROM STDIN WITH (FORMAT BINARY)"
+            ).format(stage)
+            with cur.copy(copy_sql) as copy:
+                copy.set_types(["text", self._plan.column_type, "jsonb", "text"])
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute(
+                sql.SQL(
+                    "INSERT INTO {table} (id, embedding, metadata, content_hash) "
+                    "SELECT id, embedding, metadata, content_hash FROM {stage} "
+                    "ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding, "
+                    "metadata = EXCLUDED.metadata, content_hash = EXCLUDED.content_hash"
+                ).format(table=self._table, stage=stage)
+            )
+
+    def delete(self, ids: Sequence[str] | None = None, filter: Filter | None = None) -> None:
+        """Delete records by id, by filter, or both (records matching either); unknown ids are ignored."""
+        if not ids and filter is None:
+            return
+        conds: list[Query] = []
+        params: list[Any] = []
+        if ids:
+            conds.append(sql.SQL("id = ANY(%s)"))
+            params.append(list(ids))
+        if filter is not None:
+            cond, fparams = filter_to_sql(filter)
+            conds.append(cond)
+            params.extend(fparams)
+        query = sql.SQL("DELETE FROM {} WHERE {}").format(self._table, sql.SQL(" OR ").join(conds))
+        self._run("delete", lambda conn: conn.execute(query, params))
+
+    def clear(self) -> None:
+        """Delete every record, keeping the collection and its spec."""
+        self._run("clear", lambda conn: conn.execute(sql.SQL("TRUNCATE {}").format(self._table)))
+
+    def drop(self) -> None:
+        """Drop the table and its registry row."""
+        self._store._drop(self.name, self._table_name)
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def count(self) -> int:
+        """The number of records in the collection."""
+        row = self._run(
+            "count",
+            lambda conn: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._table)).fetchone(),
+        )
+        return int(row[0]) if row else 0
+
+    def iter_ids(self, batch_size: int = 1000) -> Iterator[str]:
+        """Every id, in id order, fetched by keyset pagination (no transaction is held between pages)."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        first = sql.SQL("SELECT id FROM {} ORDER BY id LIMIT %s").format(self._table)
+        after = sql.SQL("SELECT id FROM {} WHERE id > %s ORDER BY id LIMIT %s").format(self._table)
+        last: str | None = None
+        while True:
+            if last is None:
+                page = self._run("iter_ids", lambda conn: conn.execute(first, [batch_size]).fetchall())
+            else:
+                page = self._run(
+                    "iter_ids",
+                    lambda conn, a=last: conn.execute(after, [a, batch_size]).fetchall(),  # type: ignore[misc]
+                )
+            for (rid,) in page:
+                yield rid
+            if len(page) < batch_size:
+                return
+            last = page[-1][0]
+
+    def get(self, ids: Sequence[str], *, include_vectors: bool = True) -> list[Record]:
+        """The records with these ids, in the order asked; unknown ids are left out."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return []
+        cols = sql.SQL("id, metadata, content_hash" + (", embedding" if include_vectors else ""))
+        query = sql.SQL("SELECT {} FROM {} WHERE id = ANY(%s)").format(cols, self._table)
+        found: dict[str, Record] = {}
+        for start in range(0, len(wanted), 10_000):
+            chunk = wanted[start : start + 10_000]
+            for row in self._run("get", lambda conn, c=chunk: conn.execute(query, [c]).fetchall()):  # type: ignore[misc]
+                vec = _to_float32(row[3]) if include_vectors else np.zeros(0, dtype=np.float32)
+                found[row[0]] = Record(row[0], vec, row[1], row[2])
+        return [found[i] for i in wanted if i in found]
+
+    def content_hashes(self, ids: Sequence[str]) -> dict[str, str | None]:
+        """The stored content hash of each known id, without reading vectors or metadata."""
+        query = sql.SQL("SELECT id, content_hash FROM {} WHERE id = ANY(%s)").format(self._table)
+        out: dict[str, str | None] = {}
+        wanted = list(dict.fromkeys(ids))
+        for start in range(0, len(wanted), 10_000):
+            chunk = wanted[start : start + 10_000]
+            out.update(self._run("content_hashes", lambda conn, c=chunk: conn.execute(query, [c]).fetchall()))  # type: ignore[misc]
+        return out
+
+    # -- search --------------------------------------------------------------------------------------
+
+    def _search_sql(
+        self, q: Vector, k: int, flt: Filter | None, include_vectors: bool
+    ) -> tuple[Query, list[Any], list[tuple[str, str]]]:
+        """The top-k statement, its parameters, and the planner settings to apply first."""
+        plan = self._plan
+        qparam = self._param(q)
+        qcast = sql.SQL("%s::{}").format(self._vector_type)
+        where: Query = sql.SQL("")
+        fparams: list[Any] = []
+        if flt is not None:
+            cond, fparams = filter_to_sql(flt)
+            where = sql.SQL(" WHERE {}").format(cond)
+        vec_col: Query = sql.SQL(", embedding") if include_vectors else sql.SQL("")
+        settings: list[tuple[str, str]] = []
+        if plan.index == "binary":
+            # Hamming distance on sign bits finds candidates through the bit index; the exact cosine
+            # distance on the full-precision column then orders them.
+            candidates = max(k * plan.rerank_factor, DEFAULT_EF_SEARCH)
+            bits = sql.SQL("bit({})").format(sql.Literal(plan.dimensions))
+            statement = sql.SQL(
+                "SELECT id, metadata, 1 - (embedding <=> {qcast}) AS score{vec} FROM ("
+                "SELECT id, metadata, embedding FROM {table}{where} "
+                "ORDER BY binary_quantize(embedding)::{bits} <~> binary_quantize({qcast})::{bits} LIMIT %s"
+                ") AS candidates ORDER BY embedding <=> {qcast} LIMIT %s"
+            ).format(qcast=qcast, vec=vec_col, table=self._table, where=where, bits=bits)
+            params = [qparam, *fparams, qparam, candidates, qparam, k]
+            scan = candidates
+        else:
+            # MATERIALIZED keeps the inner ORDER BY ... LIMIT as the index scan; the outer ORDER BY
+            # restores exact order, which hnsw.iterative_scan = relaxed_order does not promise.
+            statement = sql.SQL(
+                "WITH top AS MATERIALIZED (SELECT id, metadata, embedding <=> {qcast} AS distance{vec} "
+                "FROM {table}{where} ORDER BY embedding <=> {qcast} LIMIT %s) "
+                "SELECT id, metadata, 1 - distance AS score{vec} FROM top ORDER BY distance"
+            ).format(qcast=qcast, vec=vec_col, table=self._table, where=where)
+            params = [qparam, *fparams, qparam, k]
+            scan = k
+        if plan.index != "none":
+            # HNSW returns at most ef_search candidates per scan: raise it to cover k (capped by pgvector
+            # at 1000). With a filter, or a k beyond the cap, candidates that fail the filter would leave
+            # fewer than k rows; pgvector 0.8's iterative scan keeps walking the graph until k rows pass
+            # (bounded by hnsw.max_scan_tuples). relaxed_order is the fast variant; the outer ORDER BY
+            # above re-sorts exactly.
+            settings.append(("hnsw.ef_search", str(min(MAX_EF_SEARCH, max(DEFAULT_EF_SEARCH, scan)))))
+            if flt is not None or scan > MAX_EF_SEARCH:
+                settings.append(("hnsw.iterative_scan", "relaxed_order"))
+        return statement, params, settings
+
+    def query(
+        self, vector: Vector, k: int, filter: Filter | None = None, *, include_vectors: bool = False
+    ) -> list[Match]:
+        """The ``k`` records closest to ``vector`` by cosine similarity that match ``filter``, best first."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        q = as_vector(vector, self.spec.dimensions, what="query vector")
+        statement, params, settings = self._search_sql(q, k, filter, include_vectors)
+
+        def run(conn: Conn) -> list[tuple[Any, ...]]:
+            for name, value in settings:
+                conn.execute("SELECT set_config(%s, %s, true)", [name, value])
+            return conn.execute(statement, params).fetchall()
+
+        return [
+            Match(row[0], float(row[2]), row[1], _to_float32(row[3]) if include_vectors else None)
+            for row in self._run("query", run)
+        ]
+
+    def explain_query(
+        self, vector: Vector, k: int, filter: Filter | None = None, *, analyze: bool = False
+    ) -> str:
+        """The PostgreSQL plan of the statement :meth:`query` runs, with the same planner settings."""
+        q = as_vector(vector, self.spec.dimensions, what="query vector")
+        statement, params, settings = self._search_sql(q, k, filter, False)
+        prefix = sql.SQL("EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN ")
+
+        def run(conn: Conn) -> str:
+            for name, value in settings:
+                conn.execute("SELECT set_config(%s, %s, true)", [name, value])
+            rows = conn.execute(sql.Composed([prefix, statement]), params).fetchall()
+            return "\n".join(str(r[0]) for r in rows)
+
+        return self._run("explain", run)
+
+
+class PgVectorStore(VectorStore):
+    """A PostgreSQL database with pgvector, holding collections as tables.
+
+    Args:
+        conninfo: A libpq connection string or ``postgresql://`` URL (without gemini-vectors options).
+        url: The URL to show in reprs and errors (its password is redacted); defaults to ``conninfo``.
+        schema: Schema for the registry and the collection tables (created when missing); default: the
+            connection's current schema (usually ``public``).
+        index: Index for collections created through this store: ``"hnsw"``, ``"binary"`` or ``"none"``
+            (see :func:`~gemini_vectors_pgvector.plan_storage`). Existing collections keep theirs.
+        pool_size: Maximum connections in the pool.
+        batch_size: Records per COPY + merge transaction.
+        max_attempts: Tries per unit of work when the connection dies or the transaction is rolled back.
+        hnsw_m: HNSW ``m`` for new collections.
+        hnsw_ef_construction: HNSW ``ef_construction`` for new collections.
+        rerank_factor: With ``index="binary"``, candidates per result re-ranked exactly.
+        create_extension: Run ``CREATE EXTENSION IF NOT EXISTS vector`` when it is missing.
+        server: An object to keep alive with the store (the embedded server handle).
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        url: str | None = None,
+        schema: str | None = None,
+        index: IndexKind = "hnsw",
+        pool_size: int = 4,
+        batch_size: int = 2000,
+        max_attempts: int = 4,
+        hnsw_m: int = 16,
+        hnsw_ef_construction: int = 64,
+        rerank_factor: int = 10,
+        create_extension: bool = True,
+        server: object | None = None,
+    ) -> None:
+        plan_storage(128, index)  # validates the index kind early
+        if pool_size < 1 or batch_size < 1 or max_attempts < 1 or rerank_factor < 1:
+            raise ConfigurationError("pool_size, batch_size, max_attempts and rerank_factor must be >= 1")
+        self.url = redact_url(url if url is not None else conninfo)
+        self.schema = schema
+        self.index: IndexKind = index
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+        self._tuning = {
+            "hnsw_m": hnsw_m,
+            "hnsw_ef_construction": hnsw_ef_construction,
+            "rerank_factor": rerank_factor,
+        }
+        self._server = server
+        self._registry = self._ident(REGISTRY_TABLE)
+        self._staged: weakref.WeakKeyDictionary[Conn, set[str]] = weakref.WeakKeyDictionary()
+        self._ensure_extension(conninfo, create_extension)
+        self._pool: ConnectionPool[Conn] = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"application_name": APPLICATION_NAME},
+            configure=self._configure,
+            check=ConnectionPool.check_connection,
+            open=True,
+            name="gemini-vectors",
+        )
+
+    def __repr__(self) -> str:
+        return f"PgVectorStore({self.url!r}, index={self.index!r})"
+
+    # -- connections ---------------------------------------------------------------------------------
+
+    def _ensure_extension(self, conninfo: str, create: bool) -> None:
+        try:
+            with psycopg.connect(conninfo, autocommit=True, application_name=APPLICATION_NAME) as conn:
+                have = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone()
+                if have is not None:
+                    return
+                if not create:
+                    raise StoreError(f"the pgvector extension is not installed in {self.url}")
+                try:
+                    conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                except psycopg.errors.UniqueViolation:
+                    pass  # another process created it at the same moment
+                except psycopg.errors.InsufficientPrivilege as exc:
+                    raise StoreError(
+                        f"the pgvector extension is not installed in {self.url} and this user may not "
+                        "create it; ask an administrator to run: CREATE EXTENSION vector"
+                    ) from exc
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"cannot connect to {self.url}: {exc}") from exc
+
+    @staticmethod
+    def _configure(conn: Conn) -> None:
+        register_vector(conn)
+        conn.commit()  # the pool wants connections back idle, not inside register_vector's transaction
+
+    def _ident(self, name: str) -> sql.Identifier:
+        return sql.Identifier(self.schema, name) if self.schema else sql.Identifier(name)
+
+    def _run(self, what: str, fn: Callable[[Conn], T]) -> T:
+        """Run ``fn`` in one transaction; run it again on a fresh connection if the connection dies.
+
+        Only idempotent units of work come here, so running one twice is safe.
+        """
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                with self._pool.connection() as conn:
+                    return fn(conn)
+            except RETRYABLE as exc:
+                if attempt == self.max_attempts:
+                    raise StoreError(f"{what} failed {attempt} times on {self.url}: {exc}") from exc
+                delay = min(2.0, 0.05 * 2 ** (attempt - 1))
+                log.warning(
+                    "%s on %s failed (%s: %s); retrying in %.2fs (attempt %d of %d)",
+                    what,
+                    self.url,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                    attempt + 1,
+                    self.max_attempts,
+                )
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _run_wrapped(self, what: str, fn: Callable[[Conn], T]) -> T:
+        try:
+            return self._run(what, fn)
+        except psycopg.Error as exc:
+            raise StoreError(f"{what} failed on {self.url}: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the connection pool (the embedded server stops when the process exits)."""
+        self._pool.close()
+
+    # -- the registry ----------------------------------------------------------------------------------
+
+    def _registry_exists(self, conn: Conn) -> bool:
+        row = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = coalesce(%s, current_schema()) AND c.relname = %s)",
+            [self.schema, REGISTRY_TABLE],
+        ).fetchone()
+        return bool(row and row[0])
+
+    def _registry_row(self, conn: Conn, name: str) -> tuple[str, EmbeddingSpec, StoragePlan] | None:
+        if not self._registry_exists(conn):
+            return None
+        row = conn.execute(
+            sql.SQL("SELECT table_name, spec, storage FROM {} WHERE name = %s").format(self._registry), [name]
+        ).fetchone()
+        if row is None:
+            return None
+        return row[0], EmbeddingSpec.from_dict(row[1]), StoragePlan.from_dict(row[2])
+
+    def stored_spec(self, name: str) -> EmbeddingSpec | None:
+        """The spec recorded for collection ``name``, or None; reads only, creates nothing."""
+        row = self._run_wrapped("stored_spec", lambda conn: self._registry_row(conn, name))
+        return row[1] if row else None
+
+    def list_collections(self) -> list[str]:
+        """The names of every collection in the registry table, sorted."""
+
+        def run(conn: Conn) -> list[str]:
+            if not self._registry_exists(conn):
+                return []
+            rows = conn.execute(
+                sql.SQL("SELECT name FROM {} ORDER BY name").format(self._registry)
+            ).fetchall()
+            return [r[0] for r in rows]
+
+        return self._run_wrapped("list_collections", run)
+
+    def attach_collection(self, name: str, spec: EmbeddingSpec) -> PgVectorCollection:
+        """A handle on the existing collection ``name``, whose stored spec must be ``spec``."""
+        row = self._run_wrapped("attach_collection", lambda conn: self._registry_row(conn, name))
+        if row is None:
+            raise CollectionNotFoundError(f"no collection {name!r} in {self.url}")
+        table, stored, plan = row
+        if stored != spec:
+            raise SpecMismatchError(name, stored, spec)
+        return PgVectorCollection(self, name, stored, table, plan)
+
+    def create_collection(self, name: str, spec: EmbeddingSpec) -> PgVectorCollection:
+        """Create the table, its indexes and the registry row in one transaction.
+
+        Creation is serialized by an advisory lock, so when two processes race, the second sees the
+        first one's row and gets the collection (same spec) or :class:`SpecMismatchError` (another spec).
+        """
+        if not name:
+            raise ValueError("a collection name must be a non-empty string")
+        _check_text(name, "collection name")
+        plan = plan_storage(spec.dimensions, self.index, **self._tuning)
+        table = table_name_for(name)
+
+        def run(conn: Conn) -> tuple[str, EmbeddingSpec, StoragePlan]:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_key("registry", self.schema or "")])
+            existing = self._registry_row(conn, name)
+            if existing is not None:
+                return existing
+            if self.schema:
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, "
+                    "table_name text NOT NULL UNIQUE, spec jsonb NOT NULL, storage jsonb NOT NULL, "
+                    "created_at timestamptz NOT NULL DEFAULT now())"
+                ).format(self._registry)
+            )
+            for statement in self._table_ddl(table, plan):
+                conn.execute(statement)
+            conn.execute(
+                sql.SQL("INSERT INTO {} (name, table_name, spec, storage) VALUES (%s, %s, %s, %s)").format(
+                    self._registry
+                ),
+                [name, table, Jsonb(spec.to_dict()), Jsonb(plan.to_dict())],
+            )
+            return table, spec, plan
+
+        table, stored, plan = self._run_wrapped("create_collection", run)
+        if stored != spec:
+            raise SpecMismatchError(name, stored, spec)
+        return PgVectorCollection(self, name, stored, table, plan)
+
+    def _table_ddl(self, table: str, plan: StoragePlan) -> list[Query]:
+        ident = self._ident(table)
+        vtype = sql.SQL("{}({})").format(sql.SQL(plan.column_type), sql.Literal(plan.dimensions))
+        ddl: list[Query] = [
+            sql.SQL(
+                "CREATE TABLE {} (id text PRIMARY KEY, embedding {} NOT NULL, "
+                "metadata jsonb NOT NULL DEFAULT '{{}}'::jsonb, content_hash text)"
+            ).format(ident, vtype),
+            sql.SQL("CREATE INDEX {} ON {} USING gin (metadata)").format(
+                sql.Identifier(table + "_gin"), ident
+            ),
+        ]
+        with_ = sql.SQL("WITH (m = {}, ef_construction = {})").format(
+            sql.Literal(plan.hnsw_m), sql.Literal(plan.hnsw_ef_construction)
+        )
+        if plan.index == "hnsw":
+            assert plan.opclass is not None
+            ddl.append(
+                sql.SQL("CREATE INDEX {} ON {} USING hnsw (embedding {}) {}").format(
+                    sql.Identifier(table + "_hnsw"), ident, sql.SQL(plan.opclass), with_
+                )
+            )
+        elif plan.index == "binary":
+            ddl.append(
+                sql.SQL(
+                    "CREATE INDEX {} ON {} USING hnsw "
+                    "((binary_quantize(embedding)::bit({})) bit_hamming_ops) {}"
+                ).format(sql.Identifier(table + "_bq"), ident, sql.Literal(plan.dimensions), with_)
+            )
+        return ddl
+
+    def _drop(self, name: str, table: str) -> None:
+        def run(conn: Conn) -> None:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_key("registry", self.schema or "")])
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._ident(table)))
+            if self._registry_exists(conn):
+                conn.execute(sql.SQL("DELETE FROM {} WHERE name = %s").format(self._registry), [name])
+
+        self._run_wrapped("drop", run)
+
+    def collection_info(self, name: str) -> Mapping[str, Any] | None:
+        """The registry row of ``name``: table name, spec and storage plan (None when missing)."""
+        row = self._run_wrapped("collection_info", lambda conn: self._registry_row(conn, name))
+        if row is None:
+            return None
+        return {"name": name, "table": row[0], "spec": row[1], "storage": row[2]}

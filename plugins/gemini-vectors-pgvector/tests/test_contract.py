@@ -1,0 +1,28 @@
+"""The pgvector store is held to the VectorStore contract suite, on the real server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import gemini_vectors as gv
+import pytest
+from gemini_vectors.store import VectorStore
+from gemini_vectors.testing.contract import VectorStoreContract
+
+
+class TestPgVectorStore(VectorStoreContract):
+    """Through gv.connect() and the plugin's entry point, in the database's default schema."""
+
+    @pytest.fixture
+    def store(self, pg_url: str) -> Iterator[VectorStore]:
+        with gv.connect(pg_url) as store:
+            yield store
+
+
+class TestPgVectorStoreBinaryIndex(VectorStoreContract):
+    """The binary-quantized index with exact re-ranking must give the same answers."""
+
+    @pytest.fixture
+    def store(self, pg_url: str) -> Iterator[VectorStore]:
+        with gv.connect(pg_url + ("&" if "?" in pg_url else "?") + "index=binary") as store:
+            yield store
