@@ -29,6 +29,9 @@ class Faults:
             400 INVALID_ARGUMENT naming that request's index, as the API rejects a batch for one item.
         seed: Seed of the fault draws.
         batch_seconds: How long a Batch Mode job stays PENDING and then RUNNING (each half).
+        batch_end_state: The state a Batch Mode job ends in: ``SUCCEEDED``, ``FAILED`` or ``EXPIRED``.
+        file_processing_seconds: How long an uploaded file stays PROCESSING before it is ACTIVE; using
+            it before then is answered 400 FAILED_PRECONDITION, as Google does for fresh videos.
     """
 
     latency: float = 0.0
@@ -40,6 +43,8 @@ class Faults:
     reject_texts_containing: str | None = None
     seed: int = 0
     batch_seconds: float = 0.5
+    batch_end_state: str = "SUCCEEDED"
+    file_processing_seconds: float = 0.0
 
     def reset(self) -> None:
         """Turn every fault off again (back to the defaults)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import sys
@@ -11,13 +10,19 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from gemini_vectors.testing.gemini_api import embed, vectors
+from gemini_vectors.testing.gemini_api.batches import BatchStore
 from gemini_vectors.testing.gemini_api.controls import Faults, Limits, Stats
-from gemini_vectors.testing.gemini_api.protocol import ApiError, invalid_argument, retry_error
+from gemini_vectors.testing.gemini_api.files import FileStore
+from gemini_vectors.testing.gemini_api.protocol import (
+    ApiError,
+    Request,
+    Response,
+    invalid_argument,
+    retry_error,
+)
 
 _EMBED_ROUTES = (
     # Gemini Developer API: /v1/models/M:batchEmbedContents (the SDK), also :embedContent.
@@ -32,60 +37,6 @@ _EMBED_ROUTES = (
 )
 
 WINDOW_SECONDS = 60.0
-
-
-@dataclass
-class Request:
-    """One HTTP request as the core sees it."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: Mapping[str, str]
-    body: bytes
-
-    @classmethod
-    def parse(cls, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Request:
-        """Split the request target into path and query."""
-        parts = urlsplit(target)
-        return cls(method.upper(), parts.path, parse_qs(parts.query), headers, body)
-
-    def header(self, name: str) -> str | None:
-        """A header by case-insensitive name."""
-        value = self.headers.get(name)
-        if value is None:
-            lowered = name.lower()
-            for key, val in self.headers.items():
-                if key.lower() == lowered:
-                    return val
-        return value
-
-    def json(self) -> Any:
-        """The body parsed as JSON; a bad body is Google's 400."""
-        try:
-            return json.loads(self.body or b"{}")
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ApiError(400, f"Invalid JSON payload received. {exc}") from None
-
-
-@dataclass
-class Response:
-    """One HTTP answer."""
-
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def json(cls, payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-        """A JSON answer."""
-        out = {"Content-Type": "application/json; charset=UTF-8", **(headers or {})}
-        return cls(status, json.dumps(payload, separators=(",", ":")).encode("utf-8"), out)
-
-    @classmethod
-    def error(cls, err: ApiError) -> Response:
-        """An error answer with Google's body shape."""
-        return cls.json(err.body(), err.code, err.headers)
 
 
 Route = Callable[[Request, "re.Match[str]"], Response]
@@ -113,17 +64,21 @@ class EmulatorCore:
         self._routes: list[tuple[str, re.Pattern[str], str, Route]] = []
         for pattern in _EMBED_ROUTES:
             self.add_route("POST", pattern, "", self._embed)
+        self.files = FileStore(self)
+        self.batches = BatchStore(self)
 
     def add_route(self, method: str, pattern: re.Pattern[str], endpoint: str, handler: Route) -> None:
         """Register a handler; ``endpoint`` names it in the counters (empty: the URL's method name)."""
         self._routes.append((method, pattern, endpoint, handler))
 
     def reset_state(self) -> None:
-        """Forget the quota window and re-seed the fault draws."""
+        """Forget the quota window, uploaded files and batch jobs; re-seed the fault draws."""
         with self._lock:
             self._window.clear()
             self._rng = random.Random(self.faults.seed)
             self._rng_seed = self.faults.seed
+        self.files.clear()
+        self.batches.clear()
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Response:
         """Answer one HTTP request; never raises."""
@@ -224,8 +179,8 @@ class EmulatorCore:
     # Online embedding.
 
     def lookup_file(self, uri: str) -> tuple[str, bytes] | None:
-        """``(mime_type, bytes)`` of an uploaded file; the File API replaces this."""
-        return None
+        """``(mime_type, bytes)`` of an uploaded, ACTIVE file named by ``uri``; None if unknown."""
+        return self.files.lookup(uri)
 
     def _embed(self, request: Request, match: re.Match[str]) -> Response:
         faults = Faults(**vars(self.faults))  # one consistent view of the faults for this call

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+T = TypeVar("T")
 
 _STATUS = {
     400: "INVALID_ARGUMENT",
@@ -38,10 +42,11 @@ class ApiError(Exception):
         *,
         details: Sequence[Mapping[str, Any]] = (),
         headers: Mapping[str, str] | None = None,
+        status: str | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
-        self.status = _STATUS.get(code, "UNKNOWN")
+        self.status = status or _STATUS.get(code, "UNKNOWN")
         self.message = message
         self.details = list(details)
         self.headers = dict(headers or {})
@@ -80,3 +85,71 @@ def get_key(obj: Mapping[str, Any], snake: str, camel: str) -> Any:
     if snake in obj:
         return obj[snake]
     return obj.get(camel)
+
+
+@dataclass
+class Request:
+    """One HTTP request as the core sees it."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Mapping[str, str]
+    body: bytes
+
+    @classmethod
+    def parse(cls, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Request:
+        """Split the request target into path and query."""
+        parts = urlsplit(target)
+        return cls(method.upper(), parts.path, parse_qs(parts.query), headers, body)
+
+    def header(self, name: str) -> str | None:
+        """A header by case-insensitive name."""
+        value = self.headers.get(name)
+        if value is None:
+            lowered = name.lower()
+            for key, val in self.headers.items():
+                if key.lower() == lowered:
+                    return val
+        return value
+
+    def json(self) -> Any:
+        """The body parsed as JSON; a bad body is Google's 400."""
+        try:
+            return json.loads(self.body or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ApiError(400, f"Invalid JSON payload received. {exc}") from None
+
+
+@dataclass
+class Response:
+    """One HTTP answer."""
+
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+        """A JSON answer."""
+        out = {"Content-Type": "application/json; charset=UTF-8", **(headers or {})}
+        return cls(status, json.dumps(payload, separators=(",", ":")).encode("utf-8"), out)
+
+    @classmethod
+    def error(cls, err: ApiError) -> Response:
+        """An error answer with Google's body shape."""
+        return cls.json(err.body(), err.code, err.headers)
+
+
+def page_of(
+    request: Request, items: Sequence[T], *, default_size: int, max_size: int
+) -> tuple[Sequence[T], str]:
+    """One page of ``items`` for ``?pageSize=&pageToken=``; the token is the next offset ("" at the end)."""
+    try:
+        size = int(request.query.get("pageSize", [default_size])[0])
+        start = int(request.query.get("pageToken", ["0"])[0] or 0)
+    except ValueError:
+        raise ApiError(400, "Invalid pageSize or pageToken.") from None
+    size = min(max(size, 1), max_size) if size > 0 else default_size
+    end = start + size
+    return items[start:end], (str(end) if end < len(items) else "")
