@@ -556,3 +556,30 @@ def test_gemini_env_points_a_default_client_at_the_emulator(gemini_env: GeminiEm
     client = genai.Client()
     assert embed(client, contents("from the environment"), output_dimensionality=128).shape == (1, 128)
     assert gemini_env.stats.embed_calls == 1
+
+
+# --- serve(): the foreground server behind `gemini-vectors emulator` -----------------------------------
+
+
+def test_serve_prints_its_url_and_stops_on_ctrl_c() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    code = "from gemini_vectors.testing import serve; serve(port=0)"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        url = line.rsplit(" ", 1)[-1].strip()
+        assert url.startswith("http://127.0.0.1:"), line
+        client = genai.Client(api_key="k", http_options=types.HttpOptions(base_url=url))
+        assert embed(client, contents("served"), output_dimensionality=128).shape == (1, 128)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

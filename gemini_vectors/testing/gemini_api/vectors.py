@@ -58,7 +58,7 @@ def model_space(model: str) -> str:
     return "gemini-embedding-001" if model.startswith("gemini-embedding-001") else "gemini-embedding-2"
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=2048)  # 12 KB each: bounded at ~25 MB
 def _direction(key: str) -> Vector:
     seed = int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little")
     vec = np.random.default_rng(seed).standard_normal(FULL_DIMENSIONS, dtype=np.float32)
