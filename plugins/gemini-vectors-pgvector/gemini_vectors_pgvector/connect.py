@@ -14,10 +14,9 @@ gemini-vectors options may be given as URL query parameters or as keyword argume
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from gemini_vectors.errors import ConfigurationError
-
 from gemini_vectors_pgvector.embedded import start_server
 from gemini_vectors_pgvector.store import PgVectorStore
 
@@ -53,7 +52,7 @@ def split_options(url: str) -> tuple[str, dict[str, Any]]:
             options[key] = _coerce(key, value)
         else:
             passthrough.append((key, value))
-    return urlunsplit(parts._replace(query=urlencode(passthrough))), options
+    return urlunsplit(parts._replace(query=urlencode(passthrough, quote_via=quote))), options
 
 
 def _check_options(options: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
+
 from gemini_vectors.errors import StoreError
 
 _lock = threading.Lock()

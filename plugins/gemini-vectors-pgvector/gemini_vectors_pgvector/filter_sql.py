@@ -9,21 +9,20 @@ through :mod:`psycopg.sql`. The translation reproduces :func:`gemini_vectors.fil
 * ``$ne``/``$nin`` are the plain negations of ``$eq``/``$in``, so they match rows lacking the field, as
   the reference does (containment is never NULL on a NOT NULL column, so NOT is safe).
 * ``$gt $gte $lt $lte`` hold only where the field is a JSON number (not a bool, string or list); the
-  ``CASE`` guarantees the cast to numeric is never attempted on anything else.
+  ``CASE`` guarantees the cast is never attempted on anything else. Like the reference, they compare
+  both sides as float64: PostgreSQL's ``jsonb -> float8`` cast rounds the stored decimal text (written
+  by ``json.dumps`` with ``repr``) to the nearest double, exactly as Python's ``float()`` does.
 * ``$exists`` treats a JSON null like a missing key, as the reference does.
-
-Numbers are compared as ``numeric`` after going through ``repr``, the same text ``json.dumps`` wrote
-into the column, so a float filter value and a stored float compare as Python compares them.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
-from gemini_vectors.filters import And, Comparison, Filter, Or, Scalar
 from psycopg import sql
 from psycopg.types.json import Jsonb
+
+from gemini_vectors.filters import And, Comparison, Filter, Or, Scalar
 
 Query = sql.SQL | sql.Composed
 """A statement or fragment that psycopg's ``execute`` accepts."""
@@ -34,13 +33,6 @@ _RANGE_SQL: dict[str, sql.SQL] = {
     "$lt": sql.SQL("<"),
     "$lte": sql.SQL("<="),
 }
-
-
-def _numeric(value: Scalar) -> Decimal | int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    # repr() is the shortest text that round-trips; json.dumps writes floats with it too.
-    return Decimal(repr(float(value)))
 
 
 def _equals(column: sql.Identifier, field: str, value: Scalar, params: list[Any]) -> Query:
@@ -68,9 +60,9 @@ def _comparison(node: Comparison, column: sql.Identifier, params: list[Any]) -> 
         cond = sql.SQL("({col} ? %s AND jsonb_typeof({col} -> %s) <> 'null')").format(col=column)
         return cond if value else sql.SQL("NOT {}").format(cond)
     assert not isinstance(value, tuple | str)
-    params.extend([field, field, _numeric(value)])
+    params.extend([field, field, float(value)])
     return sql.SQL(
-        "(CASE WHEN jsonb_typeof({col} -> %s) = 'number' THEN ({col} -> %s)::numeric {op} %s::numeric "
+        "(CASE WHEN jsonb_typeof({col} -> %s) = 'number' THEN ({col} -> %s)::float8 {op} %s::float8 "
         "ELSE false END)"
     ).format(col=column, op=_RANGE_SQL[op])
 

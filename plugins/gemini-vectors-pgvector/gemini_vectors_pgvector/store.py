@@ -15,14 +15,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
-import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import psycopg
+from pgvector import HalfVector
+from pgvector.psycopg import register_vector
+from psycopg import sql
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
 from gemini_vectors.errors import (
     CollectionNotFoundError,
     ConfigurationError,
@@ -34,12 +40,6 @@ from gemini_vectors.errors import (
 from gemini_vectors.filters import Filter, validate_metadata
 from gemini_vectors.spec import EmbeddingSpec
 from gemini_vectors.store import Match, Record, StoreCollection, Vector, VectorStore, as_vector
-from pgvector import HalfVector
-from pgvector.psycopg import register_vector
-from psycopg import sql
-from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
-
 from gemini_vectors_pgvector.filter_sql import Query, filter_to_sql
 from gemini_vectors_pgvector.storage import IndexKind, StoragePlan, plan_storage, table_name_for
 
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]
+Row = tuple[str, Any, dict[str, Any], "str | None"]
 
 REGISTRY_TABLE = "gemini_vectors_collections"
 APPLICATION_NAME = "gemini-vectors"
@@ -65,7 +66,7 @@ DEFAULT_EF_SEARCH = 40
 def redact_url(url: str) -> str:
     """``url`` with any password replaced by ``***`` (safe for reprs, logs and errors)."""
     parts = urlsplit(url)
-    if parts.password is None:
+    if not parts.password:
         return url
     host = parts.hostname or ""
     if parts.port is not None:
@@ -92,6 +93,30 @@ def _check_text(value: str, what: str) -> None:
     # PostgreSQL text and jsonb cannot hold NUL; refuse before sending rather than fail mid-batch.
     if "\x00" in value:
         raise MetadataError(f"{what} contains a NUL character, which PostgreSQL cannot store")
+
+
+_PLAIN_TYPES = (str, int, bool)
+
+
+def _portable_metadata(metadata: Mapping[str, Any], rid: str) -> dict[str, Any]:
+    """``metadata`` as a dict of portable values; plain dicts of plain values pass without copying.
+
+    The fast path skips :func:`validate_metadata`'s copy for the common case (a dict of strings, ints,
+    bools, finite floats and lists of strings); anything else goes through it, to be normalized or refused.
+    """
+    if type(metadata) is dict:
+        for key, value in metadata.items():
+            kind = type(value)
+            if type(key) is not str or not key:
+                break
+            if kind in _PLAIN_TYPES or (kind is float and math.isfinite(value)):
+                continue
+            if kind is list and all(type(item) is str for item in value):
+                continue
+            break
+        else:
+            return metadata
+    return validate_metadata(metadata, where=f"metadata of {rid!r}")
 
 
 class PgVectorCollection(StoreCollection):
@@ -143,27 +168,10 @@ class PgVectorCollection(StoreCollection):
 
         Raises:
             ValueError: a vector has the wrong length or is not finite (nothing is written).
-            MetadataError: metadata or an id cannot be stored (nothing is written).
+            MetadataError: an id or metadata breaks the portable rules (nothing is written).
             WriteError: some batches could not be written after retries; names the ids not written.
         """
-        dims = self.spec.dimensions
-        latest: dict[str, tuple[str, Any, dict[str, Any], str | None]] = {}
-        for r in records:
-            if not isinstance(r.id, str) or not r.id:
-                raise MetadataError(f"record ids must be non-empty strings, got {r.id!r}")
-            _check_text(r.id, f"id {r.id!r}")
-            vec = as_vector(r.vector, dims, what=f"vector of {r.id!r}")
-            meta = validate_metadata(r.metadata, where=f"metadata of {r.id!r}")
-            for key, value in meta.items():
-                _check_text(key, f"metadata key of {r.id!r}")
-                for text in value if isinstance(value, list) else [value]:
-                    if isinstance(text, str):
-                        _check_text(text, f"metadata {key!r} of {r.id!r}")
-            if r.content_hash is not None:
-                _check_text(r.content_hash, f"content hash of {r.id!r}")
-            latest[r.id] = (r.id, self._param(vec), meta, r.content_hash)
-        # A fixed lock order (sorted ids) keeps concurrent upserts of overlapping ids from deadlocking.
-        rows = [latest[i] for i in sorted(latest)]
+        rows = self._prepare(records)
         size = self._store.batch_size
         for start in range(0, len(rows), size):
             batch = rows[start : start + size]
@@ -175,37 +183,97 @@ class PgVectorCollection(StoreCollection):
                     raise CollectionNotFoundError(f"collection {self.name!r} no longer exists") from exc
                 raise WriteError(f"upsert into collection {self.name!r} failed", failed) from exc
 
-    def _stage_table(self, conn: Conn) -> sql.Identifier:
-        name = f"gv_stage_{self._plan.column_type}_{self._plan.dimensions}"
-        made = self._store._staged.setdefault(conn, set())
-        if name not in made:
-            conn.execute(
-                sql.SQL(
-                    "CREATE TEMP TABLE IF NOT EXISTS {} "
-                    "(id text, embedding {}, metadata jsonb, content_hash text) ON COMMIT DELETE ROWS"
-                ).format(sql.Identifier(name), self._vector_type)
-            )
-            made.add(name)
-        return sql.Identifier(name)
+    def _prepare(self, records: Sequence[Record]) -> list[Row]:
+        """Check every record before anything is written; keep the last of each id; sort by id.
 
-    def _write_batch(self, conn: Conn, rows: Sequence[tuple[str, Any, dict[str, Any], str | None]]) -> None:
-        stage = self._stage_table(conn)
+        The sort gives concurrent upserts of overlapping ids one lock order, so they cannot deadlock.
+        Vectors are checked a chunk at a time (one numpy call, not one per row); only a failing chunk is
+        re-checked row by row, to name the record.
+        """
+        latest: dict[str, Record] = {}
+        for r in records:
+            if not isinstance(r.id, str) or not r.id or "\x00" in r.id:
+                raise MetadataError(f"record ids must be non-empty strings without NUL, got {r.id!r}")
+            latest[r.id] = r
+        ordered = [latest[i] for i in sorted(latest)]
+        dims = self.spec.dimensions
+        rows: list[Row] = []
+        for start in range(0, len(ordered), 1024):
+            chunk = ordered[start : start + 1024]
+            try:
+                matrix = np.stack([np.asarray(r.vector, dtype=np.float32) for r in chunk])
+                ok = matrix.ndim == 2 and matrix.shape[1] == dims and bool(np.isfinite(matrix).all())
+            except (ValueError, TypeError):
+                ok = False
+            if not ok:
+                for r in chunk:
+                    as_vector(r.vector, dims, what=f"vector of {r.id!r}")
+                raise ValueError("a vector could not be read as float32")  # pragma: no cover
+            params: list[Any] = (
+                [HalfVector(v) for v in matrix.astype(np.float16)]
+                if self._plan.column_type == "halfvec"
+                else list(matrix)
+            )
+            for r, param in zip(chunk, params, strict=True):
+                meta = _portable_metadata(r.metadata, r.id)
+                if r.content_hash is not None:
+                    _check_text(r.content_hash, f"content hash of {r.id!r}")
+                rows.append((r.id, param, meta, r.content_hash))
+        return rows
+
+    def _copy(self, conn: Conn, target: sql.Identifier, rows: Sequence[Row]) -> None:
         with conn.cursor() as cur:
-            copy_sql = sql.SQL(
-                "COPY {} (id, embedding, metadata, content_hash) FROM STDIN WITH (FORMAT BINARY)"
-            ).format(stage)
-            with cur.copy(copy_sql) as copy:
+            stmt = sql.SQL("COPY {} (id, embedding, metadata, content_hash) FROM STDIN WITH (FORMAT BINARY)")
+            with cur.copy(stmt.format(target)) as copy:
                 copy.set_types(["text", self._plan.column_type, "jsonb", "text"])
                 for row in rows:
                     copy.write_row(row)
-            cur.execute(
-                sql.SQL(
-                    "INSERT INTO {table} (id, embedding, metadata, content_hash) "
-                    "SELECT id, embedding, metadata, content_hash FROM {stage} "
-                    "ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding, "
-                    "metadata = EXCLUDED.metadata, content_hash = EXCLUDED.content_hash"
-                ).format(table=self._table, stage=stage)
+
+    def _merge(self, conn: Conn, rows: Sequence[Row]) -> None:
+        # Created on every call rather than remembered per connection: a rolled-back transaction
+        # takes a just-created temp table with it.
+        stage = sql.Identifier(f"gv_stage_{self._plan.column_type}_{self._plan.dimensions}")
+        conn.execute(
+            sql.SQL(
+                "CREATE TEMP TABLE IF NOT EXISTS {} "
+                "(id text, embedding {}, metadata jsonb, content_hash text) ON COMMIT DELETE ROWS"
+            ).format(stage, self._vector_type)
+        )
+        self._copy(conn, stage, rows)
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {table} (id, embedding, metadata, content_hash) "
+                "SELECT id, embedding, metadata, content_hash FROM {stage} "
+                "ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding, "
+                "metadata = EXCLUDED.metadata, content_hash = EXCLUDED.content_hash"
+            ).format(table=self._table, stage=stage)
+        )
+
+    def _write_batch(self, conn: Conn, rows: Sequence[Row]) -> None:
+        """Write one batch in the caller's transaction: new ids by COPY, known ids by staged merge.
+
+        Staging every row would write each one twice; rows whose ids are not in the table yet go
+        straight in with COPY, which is all a first load needs. If another writer inserts one of those
+        ids meanwhile, the COPY fails on the primary key, is rolled back to its savepoint, and the
+        whole batch goes through the ``ON CONFLICT`` merge instead, so the outcome is the same.
+        """
+        existing = {
+            r[0]
+            for r in conn.execute(
+                sql.SQL("SELECT id FROM {} WHERE id = ANY(%s)").format(self._table),
+                [[row[0] for row in rows]],
             )
+        }
+        fresh = [row for row in rows if row[0] not in existing]
+        known = [row for row in rows if row[0] in existing]
+        if fresh:
+            try:
+                with conn.transaction():
+                    self._copy(conn, self._table, fresh)
+            except psycopg.errors.UniqueViolation:
+                known = list(rows)
+        if known:
+            self._merge(conn, known)
 
     def delete(self, ids: Sequence[str] | None = None, filter: Filter | None = None) -> None:
         """Delete records by id, by filter, or both (records matching either); unknown ids are ignored."""
@@ -401,7 +469,7 @@ class PgVectorStore(VectorStore):
         schema: str | None = None,
         index: IndexKind = "hnsw",
         pool_size: int = 4,
-        batch_size: int = 2000,
+        batch_size: int = 5000,
         max_attempts: int = 4,
         hnsw_m: int = 16,
         hnsw_ef_construction: int = 64,
@@ -424,7 +492,6 @@ class PgVectorStore(VectorStore):
         }
         self._server = server
         self._registry = self._ident(REGISTRY_TABLE)
-        self._staged: weakref.WeakKeyDictionary[Conn, set[str]] = weakref.WeakKeyDictionary()
         self._ensure_extension(conninfo, create_extension)
         self._pool: ConnectionPool[Conn] = ConnectionPool(
             conninfo,
@@ -439,6 +506,9 @@ class PgVectorStore(VectorStore):
 
     def __repr__(self) -> str:
         return f"PgVectorStore({self.url!r}, index={self.index!r})"
+
+    def __enter__(self) -> PgVectorStore:
+        return self
 
     # -- connections ---------------------------------------------------------------------------------
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import gemini_vectors as gv
 import pytest
+
+import gemini_vectors as gv
 from gemini_vectors.store import VectorStore
 from gemini_vectors.testing.contract import VectorStoreContract
 

