@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from gemini_vectors.collection import Collection
+from gemini_vectors.content import PDF, Audio, Image, Item, Text, Video
+from gemini_vectors.embedder import Embedder
 from gemini_vectors.errors import (
     CollectionNotFoundError,
     ConfigurationError,
@@ -26,13 +29,19 @@ from gemini_vectors.store import Match, Record, StoreCollection, VectorStore
 __version__ = "0.1.0"
 
 __all__ = [
+    "PDF",
+    "Audio",
+    "Collection",
     "CollectionNotFoundError",
     "ConfigurationError",
     "ContentError",
+    "Embedder",
     "EmbeddingError",
     "EmbeddingSpec",
     "FilterError",
     "GeminiVectorsError",
+    "Image",
+    "Item",
     "Match",
     "MetadataError",
     "ModelInfo",
@@ -42,10 +51,12 @@ __all__ = [
     "StoreCollection",
     "StoreError",
     "TaskType",
+    "Text",
     "UnknownModelError",
     "UnknownStoreError",
     "UnsupportedMediaError",
     "VectorStore",
+    "Video",
     "WriteError",
     "__version__",
     "connect",

@@ -110,7 +110,7 @@ def _parse_field(name: str, condition: Any, depth: int) -> Filter:
                 raise FilterError(f"{op} compares numbers only, got {_show(value)} in {_show(where)}")
             parts.append(Comparison(name, op, _check_scalar(value, where)))
         else:
-            parts.append(Comparison(name, op, _check_scalar(value, where)))  # type: ignore[arg-type]
+            parts.append(Comparison(name, op, _check_scalar(value, where)))
     return parts[0] if len(parts) == 1 else And(tuple(parts))
 
 
@@ -183,15 +183,16 @@ def matches(flt: Filter | None, metadata: Mapping[str, Any]) -> bool:
     if op == "$nin":
         assert isinstance(value, tuple)
         return not (present and any(_field_equals(stored, v) for v in value))
-    if not present or not _is_number(stored):
+    if not present or not _is_number(stored) or not _is_number(value):
         return False
+    number, bound = float(stored), float(value)  # type: ignore[arg-type]
     if op == "$gt":
-        return bool(stored > value)
+        return number > bound
     if op == "$gte":
-        return bool(stored >= value)
+        return number >= bound
     if op == "$lt":
-        return bool(stored < value)
-    return bool(stored <= value)
+        return number < bound
+    return number <= bound
 
 
 def to_mongo(flt: Filter) -> dict[str, Any]:

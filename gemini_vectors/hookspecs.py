@@ -7,7 +7,7 @@ found through the ``gemini_vectors`` entry-point group. Only :mod:`gemini_vector
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -21,11 +21,8 @@ hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
-class StoreFactory(Protocol):
-    """Builds a :class:`~gemini_vectors.store.VectorStore` from a URL and keyword options."""
-
-    def __call__(self, url: str, /, **options: Any) -> VectorStore: ...
-
+StoreFactory = Callable[..., "VectorStore"]
+"""Builds a :class:`~gemini_vectors.store.VectorStore`: called as ``factory(url, **options)``."""
 
 RegisterStore = Callable[[str, StoreFactory], None]
 

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from gemini_vectors.errors import CollectionNotFoundError, SpecMismatchError
-from gemini_vectors.filters import matches, parse_filter
+from gemini_vectors.filters import MetadataValue, matches, parse_filter
 from gemini_vectors.spec import EmbeddingSpec
 from gemini_vectors.store import Record, StoreCollection, Vector, VectorStore
 
@@ -288,7 +288,13 @@ class VectorStoreContract:
 
     def test_unicode_ids_and_metadata(self, coll: StoreCollection) -> None:
         ids = ["ключ", "猫-🐈", "id with spaces/and/slashes", "quote'\"`", "e\u0301"]
-        meta = [{"名前": "値", "emoji": "🐈"}, {"ü": ["ä", "ö"]}, {"path": "a/b c"}, {"q": "'\""}, {"n": 1}]
+        meta: list[dict[str, MetadataValue]] = [
+            {"名前": "値", "emoji": "🐈"},
+            {"ü": ["ä", "ö"]},
+            {"path": "a/b c"},
+            {"q": "'\""},
+            {"n": 1},
+        ]
         records = [Record(i, v, m, None) for i, v, m in zip(ids, unit_vectors(5), meta, strict=True)]
         coll.upsert(records)
         got = {r.id: r for r in coll.get(ids)}

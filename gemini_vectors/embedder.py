@@ -1,0 +1,471 @@
+"""The Embedder: turns items into unit float32 vectors through the google-genai SDK, getting the traps right.
+
+What it guarantees, whatever the model or the network does:
+
+* one ``types.Content`` per item, so N items give N vectors (the SDK merges a list of strings into ONE
+  content for gemini-embedding-2 and returns one vector for N inputs);
+* calls of at most 100 requests and a bounded payload, up to ``max_concurrency`` at once, results in
+  input order;
+* task types applied the way each model takes them (text prefixes for gemini-embedding-2, the
+  ``taskType`` field for gemini-embedding-001);
+* exactly one finite vector of the requested length per request, L2-normalized, or an error: a short
+  answer is retried, never shifted;
+* 429, 5xx and dropped connections retried with jittered exponential backoff that honours Retry-After and
+  RetryInfo; an optional RPM/TPM limiter keeps under a quota;
+* a 400 caused by one item of a batch is isolated by bisection: the others are kept and the error names
+  the rejected items (:class:`~gemini_vectors.errors.PartialEmbeddingError`);
+* every item checked against the model's limits before anything is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+from tqdm.auto import tqdm
+
+from gemini_vectors.content import Item, Part, as_item, check_item, estimate_tokens, to_genai_content
+from gemini_vectors.errors import (
+    APIResponseError,
+    ConfigurationError,
+    EmbeddingError,
+    PartialEmbeddingError,
+    RateLimitError,
+)
+from gemini_vectors.ratelimit import RateLimiter
+from gemini_vectors.retry import RetryPolicy, is_retryable, server_retry_delay
+from gemini_vectors.spec import EmbeddingSpec, ModelInfo, TaskType, apply_task_prefix, get_model
+
+log = logging.getLogger(__name__)
+
+Matrix = npt.NDArray[np.float32]
+ItemLike = Item | Part | str
+"""What the Embedder takes as one input: a string, a content part, or an Item of interleaved parts."""
+
+#: The Gemini API refuses more than 100 requests in one batchEmbedContents call.
+MAX_REQUESTS_PER_CALL = 100
+#: Raw media bytes per call; base64 inflates them by 4/3, and the API caps one request body at 20 MB.
+DEFAULT_MAX_CALL_BYTES = 8 * 1024 * 1024
+
+
+class _ShortResponseError(APIResponseError):
+    """The API returned fewer or more vectors than requests; the call is retried as a whole."""
+
+
+@dataclass(frozen=True)
+class _Request:
+    index: int
+    content: types.Content
+    tokens: int
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One API call: requests that share a task type and a title."""
+
+    requests: tuple[_Request, ...]
+    task_type: str | None
+    title: str | None
+
+    @property
+    def tokens(self) -> int:
+        return sum(r.tokens for r in self.requests)
+
+    def halves(self) -> tuple[_Call, _Call]:
+        mid = len(self.requests) // 2
+        return (
+            _Call(self.requests[:mid], self.task_type, self.title),
+            _Call(self.requests[mid:], self.task_type, self.title),
+        )
+
+
+@dataclass
+class _Outcome:
+    vectors: dict[int, npt.NDArray[np.float32]]
+    failures: dict[int, str]
+
+    def merge(self, other: _Outcome) -> _Outcome:
+        self.vectors.update(other.vectors)
+        self.failures.update(other.failures)
+        return self
+
+
+def _is_item_rejection(exc: BaseException) -> bool:
+    return isinstance(exc, genai_errors.ClientError) and exc.code == 400
+
+
+def _describe_api_error(exc: BaseException) -> str:
+    if isinstance(exc, genai_errors.APIError):
+        return f"{exc.code} {exc.status}: {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class Embedder:
+    """Embeds text, images, audio, video and PDFs with a Gemini embedding model.
+
+    Args:
+        model: Model name from the model table (see :func:`gemini_vectors.known_models`).
+        dimensions: Output size (Matryoshka truncation); the model's default (3072) when None.
+        client: A ``google.genai.Client`` to use; one is built from the environment when None
+            (``GEMINI_API_KEY``/``GOOGLE_API_KEY``, ``GOOGLE_GEMINI_BASE_URL``).
+        api_key: Key for the client built here; never logged or shown.
+        vertexai: Build a Vertex AI client; sends one content per call, concurrently.
+        rpm: Requests-per-minute quota to stay under (None: no limit).
+        tpm: Estimated tokens-per-minute quota to stay under (None: no limit).
+        max_concurrency: Calls in flight at once.
+        retry: Attempts and backoff for transient failures.
+        max_call_bytes: Bound on the raw media bytes sent in one call.
+        progress: Show a progress bar: True, False, or None for "on a terminal, for more than one call".
+    """
+
+    def __init__(
+        self,
+        model: str = "gemini-embedding-2",
+        dimensions: int | None = None,
+        *,
+        client: genai.Client | None = None,
+        api_key: str | None = None,
+        vertexai: bool = False,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        max_concurrency: int = 8,
+        retry: RetryPolicy | None = None,
+        max_call_bytes: int = DEFAULT_MAX_CALL_BYTES,
+        progress: bool | None = None,
+    ) -> None:
+        self.model_info: ModelInfo = get_model(model)
+        self.spec = EmbeddingSpec.for_model(self.model_info.name, dimensions)
+        if max_concurrency < 1:
+            raise ConfigurationError(f"max_concurrency must be at least 1, got {max_concurrency}")
+        self.max_concurrency = max_concurrency
+        self.retry = retry or RetryPolicy()
+        self.max_call_bytes = max_call_bytes
+        self.progress = progress
+        self.limiter = RateLimiter(rpm=rpm, tpm=tpm)
+        self._client = client if client is not None else self._build_client(api_key, vertexai)
+        self.vertexai = bool(getattr(getattr(self._client, "_api_client", None), "vertexai", vertexai))
+        self._max_requests = 1 if self.vertexai else MAX_REQUESTS_PER_CALL
+
+    @staticmethod
+    def _build_client(api_key: str | None, vertexai: bool) -> genai.Client:
+        try:
+            return (
+                genai.Client(api_key=api_key, vertexai=vertexai)
+                if api_key
+                else genai.Client(vertexai=vertexai)
+            )
+        except ValueError as exc:
+            # the SDK's message never holds the key; ours says where one is looked for
+            raise ConfigurationError(
+                "no Gemini API credentials: set GEMINI_API_KEY (or GOOGLE_API_KEY), pass api_key=..., "
+                f"or pass a configured google.genai.Client as client= ({exc})"
+            ) from exc
+
+    @property
+    def client(self) -> genai.Client:
+        """The google-genai client in use."""
+        return self._client
+
+    @property
+    def dimensions(self) -> int:
+        """Length of every vector this embedder returns."""
+        return self.spec.dimensions
+
+    @property
+    def model(self) -> str:
+        """The model's name."""
+        return self.spec.model
+
+    def __repr__(self) -> str:
+        return f"Embedder(model={self.model!r}, dimensions={self.dimensions}, vertexai={self.vertexai})"
+
+    # -- request shaping -------------------------------------------------------------------------
+
+    def _prepare(
+        self, items: Iterable[ItemLike], task: TaskType | str | None, titles: Sequence[str | None] | None
+    ) -> list[_Call]:
+        """Check every item against the model's limits, then group the requests into calls."""
+        task_type = TaskType.parse(task) if task is not None else None
+        checked = [as_item(x) for x in items]
+        if titles is not None and len(titles) != len(checked):
+            raise ValueError(f"got {len(titles)} titles for {len(checked)} items")
+        by_prefix = self.model_info.task_mechanism == "prefix"
+        requests: list[tuple[_Request, str | None]] = []
+        for index, item in enumerate(checked):
+            title = titles[index] if titles is not None else None
+            transform: Callable[[str], str] | None = None
+            reserved = 0
+            if by_prefix and task_type is not None and item.text_parts:
+                transform = _prefixer(task_type, title)
+                reserved = estimate_tokens(transform(""))  # the prefix counts against the token limit
+            stats = check_item(item, self.model_info, index, reserved_tokens=reserved)
+            content = to_genai_content(item, task_text_transform=transform)
+            requests.append((_Request(index, content, stats.estimated_tokens, stats.request_bytes), title))
+        api_task = task_type.value if (task_type is not None and not by_prefix) else None
+        return self._plan(
+            requests, api_task, send_titles=not by_prefix and task_type is TaskType.RETRIEVAL_DOCUMENT
+        )
+
+    def _plan(
+        self, requests: list[tuple[_Request, str | None]], task_type: str | None, *, send_titles: bool
+    ) -> list[_Call]:
+        calls: list[_Call] = []
+        current: list[_Request] = []
+        current_title: str | None = None
+        current_bytes = 0
+        for request, title in requests:
+            title = title if send_titles else None
+            full = len(current) >= self._max_requests or (
+                current and current_bytes + request.nbytes > self.max_call_bytes
+            )
+            if current and (full or title != current_title):
+                calls.append(_Call(tuple(current), task_type, current_title))
+                current, current_bytes = [], 0
+            current.append(request)
+            current_title = title
+            current_bytes += request.nbytes
+        if current:
+            calls.append(_Call(tuple(current), task_type, current_title))
+        return calls
+
+    def _config(self, call: _Call) -> types.EmbedContentConfig:
+        return types.EmbedContentConfig(
+            output_dimensionality=self.spec.dimensions, task_type=call.task_type, title=call.title
+        )
+
+    # -- answers ---------------------------------------------------------------------------------
+
+    def _vectors_from(self, response: types.EmbedContentResponse, call: _Call) -> _Outcome:
+        embeddings = response.embeddings or []
+        if len(embeddings) != len(call.requests):
+            raise _ShortResponseError(
+                f"the API returned {len(embeddings)} vectors for {len(call.requests)} requests"
+            )
+        rows = []
+        for request, embedding in zip(call.requests, embeddings, strict=True):
+            values = embedding.values or []
+            if len(values) != self.spec.dimensions:
+                raise APIResponseError(
+                    f"item {request.index}: the API returned {len(values)} dimensions, "
+                    f"{self.spec.dimensions} were requested"
+                )
+            rows.append(values)
+        matrix = np.asarray(rows, dtype=np.float32)
+        if not np.isfinite(matrix).all():
+            bad = [call.requests[i].index for i in np.flatnonzero(~np.isfinite(matrix).all(axis=1))]
+            raise APIResponseError(f"the API returned non-finite values for items {bad}")
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        if (norms == 0).any():
+            bad = [call.requests[i].index for i in np.flatnonzero(norms[:, 0] == 0)]
+            raise APIResponseError(f"the API returned zero vectors for items {bad}")
+        matrix /= norms
+        return _Outcome({r.index: matrix[i] for i, r in enumerate(call.requests)}, {})
+
+    def _give_up(self, exc: BaseException, call: _Call, attempts: int) -> EmbeddingError:
+        first, last = call.requests[0].index, call.requests[-1].index
+        where = f"items {first}..{last}" if first != last else f"item {first}"
+        if isinstance(exc, genai_errors.APIError) and exc.code == 429:
+            return RateLimitError(
+                f"rate limited on {where} after {attempts} attempts: {_describe_api_error(exc)}"
+            )
+        if isinstance(exc, APIResponseError):
+            return APIResponseError(f"{where}: {exc} (after {attempts} attempts)")
+        return EmbeddingError(
+            f"embedding {where} failed after {attempts} attempts: {_describe_api_error(exc)}"
+        )
+
+    def _should_retry(self, exc: BaseException, attempt: int) -> bool:
+        return attempt < self.retry.max_attempts and (
+            isinstance(exc, _ShortResponseError) or is_retryable(exc)
+        )
+
+    # -- sync driver -----------------------------------------------------------------------------
+
+    def _send(self, call: _Call) -> _Outcome:
+        contents: list[types.Content] = [r.content for r in call.requests]
+        for attempt in range(1, self.retry.max_attempts + 1):
+            time.sleep(self.limiter.reserve(call.tokens))
+            try:
+                response = self._client.models.embed_content(
+                    model=self.spec.model,
+                    contents=contents,
+                    config=self._config(call),
+                )
+                return self._vectors_from(response, call)
+            except Exception as exc:
+                if _is_item_rejection(exc):
+                    raise
+                if not self._should_retry(exc, attempt):
+                    raise self._give_up(exc, call, attempt) from exc
+                delay = self.retry.backoff(attempt, server_retry_delay(exc))
+                log.debug(
+                    "retrying %d requests in %.2fs after %s", len(contents), delay, _describe_api_error(exc)
+                )
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _run(self, call: _Call) -> _Outcome:
+        try:
+            return self._send(call)
+        except genai_errors.ClientError as exc:
+            if len(call.requests) == 1:
+                return _Outcome({}, {call.requests[0].index: _describe_api_error(exc)})
+            left, right = call.halves()
+            return self._run(left).merge(self._run(right))
+
+    def embed(
+        self,
+        items: Iterable[ItemLike],
+        task: TaskType | str | None = None,
+        *,
+        titles: Sequence[str | None] | None = None,
+    ) -> Matrix:
+        """Embed ``items``; returns an ``(n, dimensions)`` float32 array of unit vectors, in input order.
+
+        Args:
+            items: Strings, content parts (``Image(...)``...) or ``Item([...])`` of interleaved parts.
+            task: The task the vectors serve (a :class:`TaskType` or its name); None sends items as they are.
+            titles: Per-item document titles, used with ``RETRIEVAL_DOCUMENT``.
+
+        Raises:
+            ContentError: an item breaks a model limit (nothing was sent).
+            PartialEmbeddingError: the API rejected some items; the error carries the others' vectors.
+            EmbeddingError: a call failed after every retry.
+        """
+        calls = self._prepare(items, task, titles)
+        total = sum(len(c.requests) for c in calls)
+        result = _Outcome({}, {})
+        with self._progress_bar(total, len(calls)) as bar:
+            if len(calls) <= 1 or self.max_concurrency == 1:
+                for call in calls:
+                    result.merge(self._run(call))
+                    bar.update(len(call.requests))
+            else:
+                with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="gemini-embed") as pool:
+                    futures = {pool.submit(self._run, call): call for call in calls}
+                    try:
+                        for future in as_completed(futures):
+                            result.merge(future.result())
+                            bar.update(len(futures[future].requests))
+                    except BaseException:
+                        for f in futures:
+                            f.cancel()
+                        raise
+        return self._assemble(result, total)
+
+    def _assemble(self, outcome: _Outcome, total: int) -> Matrix:
+        out = np.full((total, self.spec.dimensions), np.nan, dtype=np.float32)
+        succeeded = np.zeros(total, dtype=bool)
+        for index, vector in outcome.vectors.items():
+            out[index] = vector
+            succeeded[index] = True
+        if outcome.failures:
+            raise PartialEmbeddingError(dict(sorted(outcome.failures.items())), out, succeeded)
+        return out
+
+    def embed_documents(
+        self, items: Iterable[ItemLike], titles: Sequence[str | None] | None = None
+    ) -> Matrix:
+        """Embed documents for retrieval (task ``RETRIEVAL_DOCUMENT``), with optional titles."""
+        return self.embed(items, TaskType.RETRIEVAL_DOCUMENT, titles=titles)
+
+    def embed_query(
+        self, item: ItemLike, task: TaskType | str = TaskType.RETRIEVAL_QUERY
+    ) -> npt.NDArray[np.float32]:
+        """Embed one query; returns a ``(dimensions,)`` unit vector."""
+        vector: npt.NDArray[np.float32] = self.embed([item], task)[0]
+        return vector
+
+    # -- async driver ----------------------------------------------------------------------------
+
+    async def _asend(self, call: _Call) -> _Outcome:
+        contents: list[types.Content] = [r.content for r in call.requests]
+        for attempt in range(1, self.retry.max_attempts + 1):
+            await asyncio.sleep(self.limiter.reserve(call.tokens))
+            try:
+                response = await self._client.aio.models.embed_content(
+                    model=self.spec.model,
+                    contents=contents,
+                    config=self._config(call),
+                )
+                return self._vectors_from(response, call)
+            except Exception as exc:
+                if _is_item_rejection(exc):
+                    raise
+                if not self._should_retry(exc, attempt):
+                    raise self._give_up(exc, call, attempt) from exc
+                await asyncio.sleep(self.retry.backoff(attempt, server_retry_delay(exc)))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _arun(self, call: _Call, gate: asyncio.Semaphore) -> _Outcome:
+        try:
+            async with gate:
+                return await self._asend(call)
+        except genai_errors.ClientError as exc:
+            if len(call.requests) == 1:
+                return _Outcome({}, {call.requests[0].index: _describe_api_error(exc)})
+            left, right = call.halves()
+            return (await self._arun(left, gate)).merge(await self._arun(right, gate))
+
+    async def aembed(
+        self,
+        items: Iterable[ItemLike],
+        task: TaskType | str | None = None,
+        *,
+        titles: Sequence[str | None] | None = None,
+    ) -> Matrix:
+        """Async twin of :meth:`embed`, on the SDK's async client."""
+        calls = self._prepare(items, task, titles)
+        total = sum(len(c.requests) for c in calls)
+        gate = asyncio.Semaphore(self.max_concurrency)
+        result = _Outcome({}, {})
+        with self._progress_bar(total, len(calls)) as bar:
+            tasks = [asyncio.ensure_future(self._arun(call, gate)) for call in calls]
+            try:
+                for done in asyncio.as_completed(tasks):
+                    outcome = await done
+                    result.merge(outcome)
+                    bar.update(len(outcome.vectors) + len(outcome.failures))
+            except BaseException:
+                for t in tasks:
+                    t.cancel()
+                raise
+        return self._assemble(result, total)
+
+    async def aembed_documents(
+        self, items: Iterable[ItemLike], titles: Sequence[str | None] | None = None
+    ) -> Matrix:
+        """Async twin of :meth:`embed_documents`."""
+        return await self.aembed(items, TaskType.RETRIEVAL_DOCUMENT, titles=titles)
+
+    async def aembed_query(
+        self, item: ItemLike, task: TaskType | str = TaskType.RETRIEVAL_QUERY
+    ) -> npt.NDArray[np.float32]:
+        """Async twin of :meth:`embed_query`."""
+        vector: npt.NDArray[np.float32] = (await self.aembed([item], task))[0]
+        return vector
+
+    # -- progress --------------------------------------------------------------------------------
+
+    def _progress_bar(self, total: int, calls: int) -> tqdm[Any]:
+        show = self.progress if self.progress is not None else (calls > 1 and sys.stderr.isatty())
+        return tqdm(total=total, unit="item", desc=f"embedding ({self.model})", disable=not show, leave=False)
+
+
+def _prefixer(task: TaskType, title: str | None) -> Callable[[str], str]:
+    def transform(text: str) -> str:
+        return apply_task_prefix(task, text, title)
+
+    return transform

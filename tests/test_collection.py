@@ -1,0 +1,194 @@
+"""Collection: embed-and-store over the real SDK (against the emulator) and the memory:// store."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pytest
+
+import gemini_vectors as gv
+from gemini_vectors.errors import ConfigurationError, MetadataError, PartialEmbeddingError, SpecMismatchError
+from gemini_vectors.filters import Filter
+from gemini_vectors.spec import EmbeddingSpec
+from gemini_vectors.store import Match, Record, StoreCollection, Vector
+from gemini_vectors.testing.gemini_emulator import GeminiEmulator
+
+
+@pytest.fixture
+def emb(gemini_emulator: GeminiEmulator) -> gv.Embedder:
+    return gv.Embedder(dimensions=256, client=gemini_emulator.client())
+
+
+@pytest.fixture
+def docs(emb: gv.Embedder) -> gv.Collection:
+    return gv.connect("memory://").collection("docs", embedder=emb)
+
+
+CORPUS = [
+    "a cat sleeping on a sunny windowsill",
+    "stock markets fell after the rate decision",
+    "how to bake sourdough bread at home",
+    "the kitten slept in the warm sun",
+    "central bank raises interest rates",
+]
+
+
+def test_add_then_search(docs: gv.Collection) -> None:
+    ids = docs.add(CORPUS, metadata=[{"n": i, "even": i % 2 == 0} for i in range(5)])
+    assert len(ids) == 5 and len(set(ids)) == 5
+    assert docs.count() == 5
+    top = docs.search("sourdough bread", k=2)
+    assert top[0].id == ids[2]
+    assert top[0].score > top[1].score
+    only_even = docs.search("interest rates", k=5, filter={"even": True})
+    assert {m.id for m in only_even} == {ids[0], ids[2], ids[4]}
+    assert only_even[0].id == ids[4]
+
+
+def test_given_ids_and_metadata_are_stored(docs: gv.Collection) -> None:
+    docs.add(CORPUS[:2], ids=["a", "b"], metadata=[{"lang": "en"}, None])
+    got = docs.get(["b", "a"])
+    assert [r.id for r in got] == ["b", "a"]
+    assert dict(got[1].metadata) == {"lang": "en"} and dict(got[0].metadata) == {}
+    assert got[0].vector.shape == (256,)
+
+
+def test_re_adding_1000_items_makes_no_calls(docs: gv.Collection, gemini_emulator: GeminiEmulator) -> None:
+    items = [f"item {i} with words w{i % 31} v{i % 7}" for i in range(1000)]
+    first = docs.add(items)
+    assert gemini_emulator.stats.embed_requests == 1000
+    gemini_emulator.stats.reset()
+    again = docs.add(items)
+    assert again == first
+    assert gemini_emulator.stats.embed_calls == 0
+    assert docs.count() == 1000
+
+
+def test_only_changed_content_is_re_embedded(docs: gv.Collection, gemini_emulator: GeminiEmulator) -> None:
+    docs.add(CORPUS, ids=list("abcde"), metadata=[{"v": 1}] * 5)
+    before = {r.id: r.vector for r in docs.get(list("abcde"))}
+    gemini_emulator.stats.reset()
+    changed = [*CORPUS]
+    changed[1] = "a completely different text about volcanoes"
+    docs.add(changed, ids=list("abcde"), metadata=[{"v": 1}] * 4 + [{"v": 2}])
+    assert gemini_emulator.stats.embed_requests == 1
+    after = {r.id: r for r in docs.get(list("abcde"))}
+    assert not np.array_equal(after["b"].vector, before["b"])
+    np.testing.assert_array_equal(after["e"].vector, before["e"])
+    assert dict(after["e"].metadata) == {"v": 2}  # metadata refreshed without re-embedding
+
+
+def test_titles_change_the_vector_and_the_hash(docs: gv.Collection, gemini_emulator: GeminiEmulator) -> None:
+    docs.add(["same text"], ids=["x"])
+    gemini_emulator.stats.reset()
+    docs.add(["same text"], ids=["x"], titles=["A title"])
+    assert gemini_emulator.stats.embed_requests == 1
+
+
+def test_partial_failure_stores_the_rest(docs: gv.Collection, gemini_emulator: GeminiEmulator) -> None:
+    gemini_emulator.faults.reject_texts_containing = "POISON"
+    items = [f"text {i}" for i in range(10)]
+    items[4] = "POISON"
+    with pytest.raises(PartialEmbeddingError) as info:
+        docs.add(items, ids=[f"id{i}" for i in range(10)])
+    assert list(info.value.failures) == [4]
+    assert info.value.ids is not None and info.value.ids[4] == "id4"
+    assert docs.count() == 9
+    assert docs.get(["id4"]) == []
+
+
+def test_spec_mismatch_on_open(gemini_emulator: GeminiEmulator) -> None:
+    store = gv.connect("memory://")
+    store.collection("c", embedder=gv.Embedder(dimensions=256, client=gemini_emulator.client())).add(["x"])
+    other = gv.Embedder(dimensions=768, client=gemini_emulator.client())
+    with pytest.raises(SpecMismatchError, match="re-embed") as info:
+        store.collection("c", embedder=other)
+    assert "gemini-embedding-2/256" in str(info.value) and "gemini-embedding-2/768" in str(info.value)
+
+
+def test_vectors_without_an_embedder(docs: gv.Collection) -> None:
+    docs.add(CORPUS, ids=list("abcde"))
+    plain = gv.Collection(docs.backend)
+    vec = docs.get(["c"])[0].vector
+    assert plain.search(vec * 3, k=1)[0].id == "c"  # a query vector is normalized
+    assert plain.search(list(map(float, vec)), k=1)[0].id == "c"
+    with pytest.raises(ConfigurationError, match="without an embedder"):
+        plain.search("bread")
+    with pytest.raises(ValueError, match="dimensions"):
+        plain.search(np.ones(3, np.float32))
+
+
+def test_bad_inputs(docs: gv.Collection) -> None:
+    with pytest.raises(ValueError, match="fewer ids"):
+        docs.add(["a", "b"], ids=["1"])
+    with pytest.raises(ValueError, match="more metadata"):
+        docs.add(["a"], metadata=[{}, {}])
+    with pytest.raises(TypeError, match="iterable of items"):
+        docs.add("just a string")
+    with pytest.raises(MetadataError, match="item 1"):
+        docs.add(["a", "b"], metadata=[{}, {"k": None}])
+    assert docs.count() == 0
+
+
+def test_delete_and_ids(docs: gv.Collection) -> None:
+    docs.add(CORPUS, ids=list("abcde"), metadata=[{"n": i} for i in range(5)])
+    docs.delete(ids=["a"])
+    docs.delete(filter={"n": {"$gte": 3}})
+    assert sorted(docs.ids()) == ["b", "c"]
+
+
+class CountingCollection(StoreCollection):
+    """Keeps nothing but a count, so memory measured around it is the pipeline's own."""
+
+    def __init__(self, spec: EmbeddingSpec) -> None:
+        super().__init__("counting", spec)
+        self.written = 0
+
+    def upsert(self, records: Sequence[Record]) -> None:
+        self.written += len(records)
+
+    def query(
+        self, vector: Vector, k: int, filter: Filter | None = None, *, include_vectors: bool = False
+    ) -> list[Match]:
+        return []
+
+    def get(self, ids: Sequence[str], *, include_vectors: bool = True) -> list[Record]:
+        return []
+
+    def delete(self, ids: Sequence[str] | None = None, filter: Filter | None = None) -> None:
+        return None
+
+    def count(self) -> int:
+        return self.written
+
+    def iter_ids(self, batch_size: int = 1000) -> Iterator[str]:
+        return iter(())
+
+    def drop(self) -> None:
+        return None
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux /proc")
+def test_streaming_add_keeps_memory_flat(gemini_emulator: GeminiEmulator) -> None:
+    # 3072-dim vectors make a leak loud: holding every vector of 12,000 items would take 147 MB
+    emb = gv.Embedder(dimensions=3072, client=gemini_emulator.client())
+    samples: list[int] = []
+
+    class Sampling(CountingCollection):
+        def upsert(self, records: Sequence[Record]) -> None:
+            super().upsert(records)
+            samples.append(_rss_bytes())
+
+    sink = Sampling(emb.spec)
+    gv.Collection(sink, emb, chunk_size=500).add(f"streamed item {i} w{i % 97}" for i in range(12_000))
+    assert sink.written == 12_000
+    half = len(samples) // 2
+    growth = max(samples[half:]) - max(samples[:half])
+    assert growth < 40 * 2**20, f"RSS grew {growth / 2**20:.1f} MiB in the second half of the stream"

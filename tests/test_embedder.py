@@ -1,0 +1,246 @@
+"""The Embedder, driving the unmodified google-genai SDK over HTTP against the Gemini API emulator."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from google import genai
+
+import gemini_vectors as gv
+from gemini_vectors.embedder import Embedder
+from gemini_vectors.errors import (
+    APIResponseError,
+    ConfigurationError,
+    ContentError,
+    EmbeddingError,
+    PartialEmbeddingError,
+    RateLimitError,
+)
+from gemini_vectors.retry import RetryPolicy
+from gemini_vectors.testing.gemini_emulator import GeminiEmulator
+
+FAST_RETRY = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05)
+
+
+def texts(n: int, tag: str = "doc") -> list[str]:
+    return [f"{tag} number {i} about topic{i % 7} and thing{i % 11}" for i in range(n)]
+
+
+@pytest.mark.parametrize("model", ["gemini-embedding-2", "gemini-embedding-001"])
+@pytest.mark.parametrize("n", [1, 3, 250])
+def test_n_items_give_n_distinct_unit_vectors(gemini_emulator: GeminiEmulator, model: str, n: int) -> None:
+    emb = Embedder(model, 768, client=gemini_emulator.client())
+    out = emb.embed(texts(n))
+    assert out.shape == (n, 768)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    assert len({row.tobytes() for row in out}) == n
+    assert gemini_emulator.stats.embed_requests == n
+
+
+def test_the_sdk_trap_is_avoided(gemini_emulator: GeminiEmulator) -> None:
+    client = gemini_emulator.client()
+    naive = client.models.embed_content(model="gemini-embedding-2", contents=["one", "two", "three"])
+    assert len(naive.embeddings or []) == 1  # what a plain list of strings does to gemini-embedding-2
+    assert Embedder(client=client).embed(["one", "two", "three"]).shape == (3, 3072)
+
+
+def test_250_texts_take_3_calls_of_at_most_100(gemini_emulator: GeminiEmulator) -> None:
+    Embedder(client=gemini_emulator.client(), dimensions=256).embed(texts(250))
+    sizes = [requests for requests, _ in gemini_emulator.stats.call_sizes]
+    assert gemini_emulator.stats.embed_calls == 3
+    assert sorted(sizes) == [50, 100, 100]
+
+
+def test_results_keep_input_order_under_concurrency(gemini_emulator: GeminiEmulator) -> None:
+    items = texts(420)
+    serial = Embedder(client=gemini_emulator.client(), dimensions=256, max_concurrency=1).embed(items)
+    gemini_emulator.faults.latency = 0.02
+    parallel = Embedder(client=gemini_emulator.client(), dimensions=256, max_concurrency=8).embed(items)
+    np.testing.assert_array_equal(serial, parallel)
+    # order is really checked: one item embedded alone equals its row
+    lone = Embedder(client=gemini_emulator.client(), dimensions=256).embed([items[333]])
+    np.testing.assert_array_equal(lone[0], parallel[333])
+
+
+def test_payload_bound_splits_calls(gemini_emulator: GeminiEmulator) -> None:
+    emb = Embedder(client=gemini_emulator.client(), dimensions=128, max_call_bytes=2_000)
+    emb.embed(["x" * 500] * 12)
+    assert gemini_emulator.stats.embed_calls > 1
+    assert all(requests <= 4 for requests, _ in gemini_emulator.stats.call_sizes)
+
+
+def test_faults_lose_and_shift_nothing(gemini_emulator: GeminiEmulator) -> None:
+    items = texts(2000)
+    clean = Embedder(client=gemini_emulator.client(), dimensions=128).embed(items)
+    calls_clean = gemini_emulator.stats.embed_calls
+    gemini_emulator.reset()
+    gemini_emulator.faults.rate_503 = 0.10
+    gemini_emulator.faults.rate_429 = 0.05
+    gemini_emulator.faults.retry_after = 1
+    gemini_emulator.faults.rate_short = 0.02
+    gemini_emulator.faults.seed = 7
+    noisy = Embedder(client=gemini_emulator.client(), dimensions=128, retry=FAST_RETRY).embed(items)
+    np.testing.assert_array_equal(clean, noisy)
+    statuses = gemini_emulator.stats.statuses
+    assert statuses.get(503, 0) + statuses.get(429, 0) > 0, "the faults must really have fired"
+    assert gemini_emulator.stats.embed_calls > calls_clean
+
+
+def test_retry_after_is_honoured(gemini_emulator: GeminiEmulator) -> None:
+    import time
+
+    gemini_emulator.faults.rate_429 = 1.0
+    gemini_emulator.faults.retry_after = 1
+    emb = Embedder(client=gemini_emulator.client(), dimensions=128, retry=RetryPolicy(3, 0.001, 0.002))
+    start = time.monotonic()
+    with pytest.raises(RateLimitError, match="after 3 attempts"):
+        emb.embed(["x"])
+    # two waits of at least the server's 1 s, although our own backoff would be ~1 ms
+    assert time.monotonic() - start >= 2.0
+    assert gemini_emulator.stats.embed_calls == 3
+
+
+def test_short_responses_that_persist_are_an_error_not_a_shift(gemini_emulator: GeminiEmulator) -> None:
+    gemini_emulator.faults.rate_short = 1.0
+    emb = Embedder(client=gemini_emulator.client(), dimensions=128, retry=RetryPolicy(2, 0.001, 0.002))
+    with pytest.raises(APIResponseError, match="returned 2 vectors for 3 requests"):
+        emb.embed(["a", "b", "c"])
+
+
+def test_one_bad_item_is_isolated(gemini_emulator: GeminiEmulator) -> None:
+    items = texts(230)
+    items[17] = "POISON one"
+    items[201] = "POISON two"
+    gemini_emulator.faults.reject_texts_containing = "POISON"
+    emb = Embedder(client=gemini_emulator.client(), dimensions=128)
+    with pytest.raises(PartialEmbeddingError) as info:
+        emb.embed(items)
+    err = info.value
+    assert sorted(err.failures) == [17, 201]
+    assert "item 17" in str(err) and "item 201" in str(err)
+    assert err.succeeded.sum() == 228
+    assert np.isnan(err.vectors[17]).all()
+    gemini_emulator.faults.reject_texts_containing = None
+    good = emb.embed([items[0], items[229]])
+    np.testing.assert_array_equal(err.vectors[[0, 229]], good)
+
+
+def test_task_prefixes_are_sent_as_text(gemini_emulator: GeminiEmulator) -> None:
+    emb = Embedder(client=gemini_emulator.client(), dimensions=256)
+    raw = emb.embed(
+        ["task: search result | query: a cat", "title: none | text: a cat", "title: T | text: a cat"]
+    )
+    np.testing.assert_array_equal(emb.embed_query("a cat"), raw[0])
+    np.testing.assert_array_equal(emb.embed_documents(["a cat"])[0], raw[1])
+    np.testing.assert_array_equal(emb.embed_documents(["a cat"], titles=["T"])[0], raw[2])
+    fact = emb.embed(["task: fact checking | query: a cat"])[0]
+    np.testing.assert_array_equal(emb.embed_query("a cat", task="FACT_VERIFICATION"), fact)
+    assert not np.array_equal(emb.embed(["a cat"])[0], raw[0])
+
+
+def test_001_gets_task_type_not_prefixes(gemini_emulator: GeminiEmulator) -> None:
+    emb = Embedder("gemini-embedding-001", 256, client=gemini_emulator.client())
+    plain = emb.embed(["a cat"])[0]
+    query = emb.embed_query("a cat")
+    assert not np.array_equal(plain, query)
+    prefixed = emb.embed(["task: search result | query: a cat"])[0]
+    assert not np.array_equal(prefixed, query)
+
+
+def test_001_truncated_vectors_are_normalized_by_us(gemini_emulator: GeminiEmulator) -> None:
+    client = gemini_emulator.client()  # keep a reference: a collected Client closes its HTTP session
+    raw = client.models.embed_content(
+        model="gemini-embedding-001",
+        contents=[genai.types.Content(parts=[genai.types.Part.from_text(text="hello")])],
+        config=genai.types.EmbedContentConfig(output_dimensionality=256),
+    )
+    values = np.asarray(raw.embeddings[0].values)  # type: ignore[index]
+    assert abs(np.linalg.norm(values) - 1) > 1e-3  # the model leaves truncations un-normalized
+    ours = Embedder("gemini-embedding-001", 256, client=gemini_emulator.client()).embed(["hello"])[0]
+    np.testing.assert_allclose(ours, values / np.linalg.norm(values), rtol=1e-6)
+
+
+def test_matryoshka_prefix(gemini_emulator: GeminiEmulator) -> None:
+    full = Embedder(client=gemini_emulator.client()).embed(["hello world"])[0]
+    small = Embedder(client=gemini_emulator.client(), dimensions=768).embed(["hello world"])[0]
+    np.testing.assert_allclose(small, full[:768] / np.linalg.norm(full[:768]), atol=1e-6)
+
+
+def test_limits_are_checked_before_sending(gemini_emulator: GeminiEmulator) -> None:
+    emb = Embedder(client=gemini_emulator.client(), dimensions=128)
+    with pytest.raises(ContentError, match="item 2"):
+        emb.embed(["ok", "fine", ""])
+    with pytest.raises(ContentError, match="item 1"):
+        emb.embed(["ok", "word " * 20000])
+    old = Embedder("gemini-embedding-001", 128, client=gemini_emulator.client())
+    with pytest.raises(ContentError, match="item 0"):
+        old.embed([gv.Image(data=b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)])
+    assert gemini_emulator.stats.total_calls == 0
+
+
+def test_rpm_limiter_keeps_under_the_emulator_quota(gemini_emulator: GeminiEmulator) -> None:
+    gemini_emulator.faults.rpm = 4
+    emb = Embedder(client=gemini_emulator.client(), dimensions=128, rpm=4, max_concurrency=4)
+    emb.embed(texts(400))
+    assert gemini_emulator.stats.statuses.get(429, 0) == 0
+    assert gemini_emulator.stats.embed_calls == 4
+
+
+def test_other_client_errors_are_not_retried(gemini_emulator: GeminiEmulator) -> None:
+    emb = Embedder(client=gemini_emulator.client(), dimensions=128)
+    emb.spec = gv.EmbeddingSpec("no-such-model", 128, "prefix")  # a model the server does not know: 404
+    with pytest.raises(EmbeddingError, match="404"):
+        emb.embed(["x"])
+    assert gemini_emulator.stats.embed_calls == 1
+
+
+def test_api_key_never_shown(gemini_emulator: GeminiEmulator, caplog: pytest.LogCaptureFixture) -> None:
+    secret = "AIza-super-secret-key-123"
+    client = gemini_emulator.client(api_key=secret)
+    emb = Embedder(client=client, dimensions=128, retry=RetryPolicy(2, 0.001, 0.002))
+    gemini_emulator.faults.rate_503 = 1.0
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(EmbeddingError) as info:
+        emb.embed(["x"])
+    assert secret not in repr(emb) and secret not in str(info.value) and secret not in caplog.text
+    assert secret in gemini_emulator.stats.keys_seen  # it did travel, in the header
+
+
+def test_no_credentials_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(ConfigurationError, match="GEMINI_API_KEY"):
+        Embedder()
+
+
+def test_env_configured_client(gemini_env: GeminiEmulator) -> None:
+    assert Embedder(dimensions=128).embed(["x"]).shape == (1, 128)
+    assert gemini_env.stats.embed_calls == 1
+
+
+async def test_async_twins_match_sync(gemini_emulator: GeminiEmulator) -> None:
+    emb = Embedder(client=gemini_emulator.client(), dimensions=256)
+    items = texts(230)
+    sync = emb.embed_documents(items)
+    gemini_emulator.faults.rate_503 = 0.2
+    emb.retry = FAST_RETRY
+    np.testing.assert_array_equal(await emb.aembed_documents(items), sync)
+    np.testing.assert_array_equal(await emb.aembed_query("a cat"), emb.embed_query("a cat"))
+    gemini_emulator.faults.rate_503 = 0
+    gemini_emulator.faults.reject_texts_containing = "POISON"
+    with pytest.raises(PartialEmbeddingError) as info:
+        await emb.aembed(["fine", "POISON", "also fine"])
+    assert list(info.value.failures) == [1]
+
+
+def test_interleaved_item_is_one_vector(gemini_emulator: GeminiEmulator) -> None:
+    from tests.media import png
+
+    emb = Embedder(client=gemini_emulator.client(), dimensions=128)
+    out = emb.embed([gv.Item(["a red square", gv.Image(data=png())]), "a red square"])
+    assert out.shape == (2, 128)
+    assert gemini_emulator.stats.embed_requests == 2
+    assert not np.array_equal(out[0], out[1])
