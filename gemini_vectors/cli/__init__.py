@@ -1,0 +1,47 @@
+"""The ``gemini-vectors`` command.
+
+Each subcommand lives in a module of this package that offers ``register(subparsers)``; the list below
+is the one place that says which commands exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from gemini_vectors.cli import demo, emulator, plugins
+from gemini_vectors.errors import GeminiVectorsError
+
+Command = Callable[[argparse.Namespace], int]
+
+#: Subcommand modules, in the order ``--help`` lists them.
+COMMANDS = (demo, plugins, emulator)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``gemini-vectors`` command."""
+    parser = argparse.ArgumentParser(
+        prog="gemini-vectors", description="Gemini Embedding 2 for the vector database you already run."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gemini-vectors`` console script."""
+    args = build_parser().parse_args(argv)
+    func: Command = args.func
+    try:
+        return func(args)
+    except GeminiVectorsError as exc:
+        print(f"gemini-vectors: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
