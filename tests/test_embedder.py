@@ -244,3 +244,15 @@ def test_interleaved_item_is_one_vector(gemini_emulator: GeminiEmulator) -> None
     assert out.shape == (2, 128)
     assert gemini_emulator.stats.embed_requests == 2
     assert not np.array_equal(out[0], out[1])
+
+
+def test_vertex_ai_sends_one_content_per_call(gemini_emulator: GeminiEmulator) -> None:
+    client = gemini_emulator.client(vertexai=True)
+    emb = Embedder(client=client, dimensions=256, max_concurrency=4)
+    assert emb.vertexai
+    out = emb.embed(texts(8))
+    assert out.shape == (8, 256)
+    assert gemini_emulator.stats.calls.get("embedContent") == 8
+    assert gemini_emulator.stats.calls.get("batchEmbedContents", 0) == 0
+    developer = Embedder(client=gemini_emulator.client(), dimensions=256).embed(texts(8))
+    np.testing.assert_allclose(out, developer, atol=1e-6)  # the same vectors either way
