@@ -510,11 +510,13 @@ class PineconeCollection(StoreCollection):
             if not vector.any():
                 raise ValueError(f"vector of {record.id!r} is all zeros, which a cosine index cannot store")
             metadata = limits.metadata_payload(record.id, record.metadata, record.content_hash)
-            item: dict[str, Any] = {"id": wire, "values": vector.tolist()}
+            # The SDK turns the array into a list of floats per request; measure exactly that JSON,
+            # but keep the array, so that a large upsert does not hold every vector as Python floats.
+            item: dict[str, Any] = {"id": wire, "values": vector}
             if metadata:
                 item["metadata"] = metadata
             items.append(item)
-            sizes.append(limits.json_size(item))
+            sizes.append(limits.json_size({**item, "values": vector.tolist()}))
         batches = limits.plan_upsert_batches(
             items, sizes, self.namespace, max_bytes=self._store.max_request_bytes
         )

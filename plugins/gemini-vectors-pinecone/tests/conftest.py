@@ -9,12 +9,10 @@ or inject faults need the emulator and are skipped against a real service.
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import os
 import sys
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,33 +25,9 @@ if str(_REPO_TESTS) not in sys.path:
     sys.path.insert(0, str(_REPO_TESTS))
 
 from emulators.pinecone import PineconeEmulator  # noqa: E402 - found through the path set above
+from gv_pinecone_target import PineconeTarget  # noqa: E402
 
 HOST_ENV = "GEMINI_VECTORS_TEST_PINECONE_HOST"
-
-
-@dataclass
-class PineconeTarget:
-    """A Pinecone to test against: its control-plane host, a key, and the emulator when it is one."""
-
-    host: str
-    api_key: str
-    emulator: PineconeEmulator | None
-    created: list[str] = field(default_factory=list)
-    _counter: Iterator[int] = field(default_factory=itertools.count)
-    _run: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
-
-    def index_name(self, purpose: str = "t") -> str:
-        """A fresh index name, remembered for deletion at the end of the session."""
-        name = f"gv-test-{self._run}-{purpose}-{next(self._counter)}"[:45].rstrip("-")
-        self.created.append(name)
-        return name
-
-    def url(self, index: str) -> str:
-        return f"pinecone://{index}?host={self.host}"
-
-    def options(self, **overrides: Any) -> dict[str, Any]:
-        fast = {"backoff_base": 0.01, "backoff_max": 0.2} if self.emulator is not None else {}
-        return {"api_key": self.api_key, **fast, **overrides}
 
 
 @pytest.fixture(scope="session")
@@ -79,10 +53,8 @@ def _delete_indexes(target: PineconeTarget) -> None:
 
     pc = Pinecone(api_key=target.api_key, host=target.host)
     for name in target.created:
-        try:
+        with contextlib.suppress(NotFoundError):
             pc.indexes.delete(name, timeout=-1)
-        except NotFoundError:
-            pass
     pc.close()
 
 

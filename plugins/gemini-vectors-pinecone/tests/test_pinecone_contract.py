@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import pytest
-from conftest import PineconeTarget
-
 import gemini_vectors as gv
+import pytest
 from gemini_vectors.store import VectorStore
 from gemini_vectors.testing.contract import VectorStoreContract
+from gv_pinecone_target import PineconeTarget
 
 
 @pytest.fixture(scope="session")
