@@ -119,6 +119,14 @@ def _explain(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _without_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced, so that it is safe to show."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
+
+
 def _check_index_name(name: str) -> None:
     if not name or len(name) > 45 or not set(name) <= _INDEX_NAME_CHARS or name[0] == "-" or name[-1] == "-":
         raise ConfigurationError(
@@ -191,14 +199,15 @@ class PineconeStore(VectorStore):
             raise ConfigurationError("no Pinecone API key: set PINECONE_API_KEY or pass api_key=")
         if max_workers < 1:
             raise ConfigurationError(f"max_workers must be at least 1, got {max_workers}")
-        self.url = f"pinecone://{index_name}" + (f"?host={self._host}" if self._host else "")
+        self.url = f"pinecone://{index_name}" + (
+            f"?host={_without_userinfo(self._host)}" if self._host else ""
+        )
         self.max_request_bytes = max_request_bytes
         self.max_workers = max_workers
         self._max_retries = max_retries
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._ready_timeout = ready_timeout
-        self._timeout = timeout
         try:
             self._pc = Pinecone(api_key=key, host=self._host, timeout=timeout, source_tag="gemini_vectors")
         except PineconeError as exc:

@@ -69,6 +69,14 @@ def test_bad_urls(url: str, message: str) -> None:
     assert "secret" not in str(info.value)
 
 
+def test_credentials_in_the_host_are_not_shown() -> None:
+    store = PineconeStore("pinecone://idx?host=https://user:pw@proxy.example:8443", api_key="k")
+    try:
+        assert "pw" not in repr(store) and store.url == "pinecone://idx?host=https://***@proxy.example:8443"
+    finally:
+        store.close()
+
+
 def test_errors_do_not_carry_the_key(emulator: PineconeEmulator, pinecone_target: PineconeTarget) -> None:
     secret = "pc-very-secret-key"
     store = PineconeStore(pinecone_target.url(pinecone_target.index_name()), api_key=secret)
