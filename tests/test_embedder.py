@@ -256,3 +256,14 @@ def test_vertex_ai_sends_one_content_per_call(gemini_emulator: GeminiEmulator) -
     assert gemini_emulator.stats.calls.get("batchEmbedContents", 0) == 0
     developer = Embedder(client=gemini_emulator.client(), dimensions=256).embed(texts(8))
     np.testing.assert_allclose(out, developer, atol=1e-6)  # the same vectors either way
+
+
+def test_001_titles_are_grouped_into_as_few_calls_as_possible(gemini_emulator: GeminiEmulator) -> None:
+    emb = Embedder("gemini-embedding-001", 128, client=gemini_emulator.client())
+    items = texts(300)
+    titles = [("A", "B", None)[i % 3] for i in range(300)]
+    out = emb.embed_documents(items, titles=titles)
+    assert gemini_emulator.stats.embed_calls == 3  # one per distinct title, not one per change of title
+    lone = emb.embed_documents([items[4]], titles=["B"])
+    np.testing.assert_array_equal(lone[0], out[4])
+    assert not np.array_equal(emb.embed_documents([items[4]], titles=["A"])[0], out[4])
