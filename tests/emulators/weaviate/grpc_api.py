@@ -237,9 +237,7 @@ class WeaviateService(weaviate_pb2_grpc.WeaviateServicer):
             raise UnprocessableError("offset must be a positive number")
         maximum = self.db.query_maximum_results
         if offset + limit > maximum:
-            raise UnprocessableError(
-                f"query maximum results exceeded: offset {offset} + limit {limit} is more than {maximum}"
-            )
+            raise UnprocessableError("invalid pagination params: query maximum results exceeded")
         vector_search = req.HasField("near_vector") or req.HasField("near_object")
         targets, combination = self._targets(cls, req, vector_search)
         props = self._selected_properties(cls, req)

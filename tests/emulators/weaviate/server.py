@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid as uuid_lib
 from collections import Counter
@@ -33,7 +34,15 @@ class WeaviateEmulator:
 
     version = SERVER_VERSION
 
-    def __init__(self, host: str = "127.0.0.1", *, autoschema: bool = True, workers: int = 8) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        *,
+        http_port: int = 0,
+        grpc_port: int = 0,
+        autoschema: bool = True,
+        workers: int = 8,
+    ) -> None:
         self.host = host
         self.db = Database()
         self.db.autoschema = autoschema
@@ -43,8 +52,8 @@ class WeaviateEmulator:
         self._grpc: grpc.Server | None = None
         self._http: Any = None
         self._http_thread: threading.Thread | None = None
-        self.http_port = 0
-        self.grpc_port = 0
+        self.http_port = http_port  # 0 picks a free port on start()
+        self.grpc_port = grpc_port
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -61,10 +70,10 @@ class WeaviateEmulator:
         )
         weaviate_pb2_grpc.add_WeaviateServicer_to_server(self.grpc_service, server)  # type: ignore[no-untyped-call]
         server.add_generic_rpc_handlers((health_handler(),))
-        self.grpc_port = server.add_insecure_port(f"{self.host}:0")
+        self.grpc_port = server.add_insecure_port(f"{self.host}:{self.grpc_port}")
         server.start()
         self._grpc = server
-        self._http = make_http_server(self, self.host, 0)
+        self._http = make_http_server(self, self.host, self.http_port)
         self.http_port = int(self._http.server_address[1])
         self._http_thread = threading.Thread(
             target=self._http.serve_forever, name="weaviate-emu-http", daemon=True
@@ -148,3 +157,22 @@ class WeaviateEmulator:
         """Remove every fault."""
         with self.db.lock:
             self.db.faults.clear()
+
+
+def serve(argv: list[str] | None = None) -> int:
+    """Run the emulator until interrupted; prints its ``weaviate://`` URL as the first line of stdout."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(prog="python -m tests.emulators.weaviate", description=serve.__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--http-port", type=int, default=0, help="REST port (0: a free one)")
+    parser.add_argument("--grpc-port", type=int, default=0, help="gRPC port (0: a free one)")
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with WeaviateEmulator(args.host, http_port=args.http_port, grpc_port=args.grpc_port) as emu:
+        print(emu.url, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+    return 0
