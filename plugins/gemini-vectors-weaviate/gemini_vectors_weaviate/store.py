@@ -234,11 +234,11 @@ class WeaviateCollection(StoreCollection):
                 return candidate
         return None
 
-    def _resolve_keys(self, keys: Sequence[str]) -> dict[str, str]:
-        """Existing properties of ``keys``; unknown keys trigger one reload (another writer may add them)."""
+    def _resolve_keys(self, keys: Sequence[str], *, fresh: bool = False) -> dict[str, str]:
+        """Existing properties of ``keys``; an unknown key reloads the schema unless it is ``fresh``."""
         types = self._property_types()
         found = {k: p for k in keys if (p := self._existing_property(k, types)) is not None}
-        if len(found) < len(keys):
+        if len(found) < len(keys) and not fresh:
             types = self._load_types()
             found = {k: p for k in keys if (p := self._existing_property(k, types)) is not None}
         return found
@@ -288,7 +288,10 @@ class WeaviateCollection(StoreCollection):
             latest.pop(r.id, None)  # the last occurrence of an id wins
             latest[r.id] = (vec, meta, r.content_hash)
         keys = sorted({k for _, meta, _ in latest.values() for k in meta})
-        props = self._resolve_keys(keys)
+        # Re-read the schema before every write: it checks the recorded spec again, and writing to a
+        # class that was dropped meanwhile would let Weaviate's auto-schema recreate it without one.
+        self._load_types()
+        props = self._resolve_keys(keys, fresh=True)
         missing = [k for k in keys if k not in props]
         if missing:
             values: dict[str, list[MetadataValue]] = {k: [] for k in missing}
@@ -297,7 +300,7 @@ class WeaviateCollection(StoreCollection):
                     if k in meta:
                         values[k].append(meta[k])
             self._add_properties(values)
-            props = self._resolve_keys(keys)
+            props = self._resolve_keys(keys, fresh=True)
             unresolved = [k for k in keys if k not in props]
             if unresolved:
                 raise StoreError(

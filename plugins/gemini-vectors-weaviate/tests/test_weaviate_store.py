@@ -192,6 +192,9 @@ def test_dropped_collection_handle(weaviate_store: WeaviateStore, coll: Weaviate
     with pytest.raises(CollectionNotFoundError):
         coll.upsert([Record("x", unit_vectors(1)[0], {"brand_new": True})])
     with pytest.raises(CollectionNotFoundError):
+        coll.upsert(make_records(1))  # known keys only: still no write, so auto-schema recreates nothing
+    assert weaviate_store.stored_spec(coll.name) is None
+    with pytest.raises(CollectionNotFoundError):
         coll.count()
 
 

@@ -436,3 +436,56 @@ def test_delete_many(
         emulator.db.query_maximum_results = old
     assert (first.matches, first.successful) == (3, 2)
     assert len(filtered) == 3
+
+
+def test_keyword_hybrid_grouping_and_vector_aggregates(client: weaviate.WeaviateClient, name: str) -> None:
+    from weaviate.classes.query import GroupBy
+
+    coll = make(client, name, properties=[Property(name="body", data_type=DataType.TEXT)])
+    texts = ["the quick brown fox", "lazy dog sleeps", "quick dog"]
+    vecs = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.7, 0.7, 0.0]]
+    coll.data.insert_many(
+        [DataObject({"body": t, "cat": t.split()[-1]}, vector=v) for t, v in zip(texts, vecs, strict=True)]
+    )
+    bm25 = coll.query.bm25("quick", return_metadata=MetadataQuery(score=True))
+    assert [o.properties["body"] for o in bm25.objects] == ["quick dog", "the quick brown fox"]
+    assert bm25.objects[0].metadata.score is not None and bm25.objects[0].metadata.score > 0
+    hybrid = coll.query.hybrid("dog", vector=[0.0, 1.0, 0.0], alpha=0.5)
+    assert {o.properties["body"] for o in hybrid.objects[:2]} == {"lazy dog sleeps", "quick dog"}
+    grouped = coll.query.near_vector(
+        [1.0, 0.0, 0.0], group_by=GroupBy(prop="cat", number_of_groups=2, objects_per_group=1)
+    )
+    assert len(grouped.groups) == 2
+    assert coll.aggregate.near_vector([1.0, 0.0, 0.0], object_limit=2, total_count=True).total_count == 2
+
+
+def test_async_client(emulator: WeaviateEmulator, name: str) -> None:
+    import asyncio
+
+    async def run() -> tuple[int, int]:
+        async with weaviate.use_async_with_local(port=emulator.http_port, grpc_port=emulator.grpc_port) as c:
+            coll = await c.collections.create(name, vector_config=Configure.Vectors.self_provided())
+            res = await coll.data.insert_many(
+                [DataObject({"a": i}, vector=[float(i), 1.0]) for i in range(5)]
+            )
+            top = await coll.query.near_vector([4.0, 1.0], limit=1)
+            return len(res.errors), idx_a(top.objects[0])
+
+    assert asyncio.run(run()) == (0, 4)
+
+
+def idx_a(obj: Any) -> int:
+    return int(obj.properties["a"])
+
+
+def test_rest_listing_and_raw_objects(
+    client: weaviate.WeaviateClient, emulator: WeaviateEmulator, name: str
+) -> None:
+    coll = make(client, name)
+    uid = coll.data.insert({"a": "x"}, vector=[1.0, 2.0])
+    listing = httpx.get(f"{emulator.http_url}/v1/objects", params={"class": name, "include": "vector"}).json()
+    assert [o["id"] for o in listing["objects"]] == [str(uid)]
+    assert listing["objects"][0]["vectors"]["default"] == [1.0, 2.0]
+    one = httpx.get(f"{emulator.http_url}/v1/objects/{name}/{uid}").json()
+    assert one["properties"] == {"a": "x"} and "vectors" not in one
+    assert httpx.head(f"{emulator.http_url}/v1/objects/{name}/{uuid.uuid4()}").status_code == 404
