@@ -7,6 +7,7 @@ returns the file's bytes; ``write(tmp_path, name, data)`` puts them on disk when
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import wave
@@ -180,3 +181,130 @@ def strip_id3(data: bytes) -> bytes:
     for b in data[6:10]:  # a syncsafe integer: 7 bits per byte
         size = (size << 7) | b
     return data[10 + size :]
+
+
+# ----------------------------------------------------------------------------- added for ingestion
+
+
+def video_gop(
+    seconds: float, *, audio: bool = False, container: str = "mp4", fps: int = 2, gop: int = 4
+) -> bytes:
+    """Like :func:`video`, but with a keyframe every ``gop`` frames, so it can be cut without re-encoding.
+
+    libx264's default keyframe interval is 250 frames (125 s at 2 fps), too long to cut a segment on;
+    cameras and phones write one every 1-2 s, as here.
+    """
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=container) as out:
+        vstream = out.add_stream("libx264", rate=fps, options={"g": str(gop), "keyint_min": str(gop)})
+        vstream.width = 16
+        vstream.height = 16
+        vstream.pix_fmt = "yuv420p"
+        astream = out.add_stream("aac", rate=8000, layout="mono") if audio else None
+        pixels = np.zeros((16, 16, 3), dtype=np.uint8)
+        for i in range(round(seconds * fps)):
+            pixels[:, :, 1] = (i * 11) % 256
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame.pts = i
+            frame.time_base = Fraction(1, fps)
+            for packet in vstream.encode(frame):
+                out.mux(packet)
+        for packet in vstream.encode(None):
+            out.mux(packet)
+        if astream is not None:
+            for packet in _encode_audio(astream, seconds, 8000):
+                out.mux(packet)
+    return buf.getvalue()
+
+
+def wav_signal(seconds: float, rate: int = 2000) -> bytes:
+    """A 16-bit mono WAV whose samples never repeat within 32 s, so equal-length cuts differ in bytes."""
+    n = round(seconds * rate)
+    samples = ((np.arange(n, dtype=np.int64) * 7) % 65536 - 32768).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.tobytes())
+    return buf.getvalue()
+
+
+def pdf_text(texts: list[str]) -> bytes:
+    """A PDF with one page per string, each drawing its string in Helvetica (text pypdf can extract)."""
+    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+
+    writer = PdfWriter()
+    font = writer._add_object(
+        DictionaryObject(
+            {
+                NameObject("/Type"): NameObject("/Font"),
+                NameObject("/Subtype"): NameObject("/Type1"),
+                NameObject("/BaseFont"): NameObject("/Helvetica"),
+            }
+        )
+    )
+    for text in texts:
+        page = writer.add_blank_page(width=300, height=200)
+        escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+        stream = DecodedStreamObject()
+        stream.set_data(f"BT /F1 12 Tf 20 100 Td ({escaped}) Tj ET".encode("latin-1"))
+        page[NameObject("/Contents")] = writer._add_object(stream)
+        page[NameObject("/Resources")] = DictionaryObject(
+            {NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})}
+        )
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
+
+
+def html_page(title: str, paragraphs: list[str]) -> bytes:
+    """A small HTML document with a title, a script and a style (which must not be indexed)."""
+    body = "".join(f"<p>{p}</p>\n" for p in paragraphs)
+    return (
+        f"<!doctype html><html><head><title>{title}</title><style>p {{ color: red }}</style></head>"
+        f"<body><script>var hidden = 'SCRIPT TEXT';</script>\n{body}</body></html>"
+    ).encode()
+
+
+def prose(paragraphs: int, sentences: int = 6, words: int = 12, seed: int = 0) -> str:
+    """Deterministic English-like text: ``paragraphs`` paragraphs of ``sentences`` sentences."""
+    vocabulary = [
+        "river",
+        "stone",
+        "market",
+        "garden",
+        "winter",
+        "signal",
+        "harbor",
+        "lantern",
+        "copper",
+        "meadow",
+        "engine",
+        "canvas",
+        "orbit",
+        "violin",
+        "desert",
+        "pepper",
+        "glacier",
+        "thunder",
+        "velvet",
+        "compass",
+    ]
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(paragraphs):
+        sents = []
+        for _ in range(sentences):
+            chosen = [vocabulary[int(i)] for i in rng.integers(0, len(vocabulary), words)]
+            sents.append(" ".join(chosen).capitalize() + ".")
+        out.append(" ".join(sents))
+    return "\n\n".join(out)
+
+
+@functools.cache
+def cached(name: str, *args: Any, **kwargs: Any) -> bytes:
+    """The bytes of generator ``name`` called with these arguments, made once per test session."""
+    generator = globals()[name]
+    data: bytes = generator(*args, **kwargs)
+    return data
