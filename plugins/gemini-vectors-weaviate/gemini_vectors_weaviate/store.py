@@ -248,8 +248,8 @@ class WeaviateCollection(StoreCollection):
         from weaviate.exceptions import WeaviateBaseError
 
         types = dict(self._property_types())
-        for key, values in new.items():
-            data_type = _infer_type(key, values)
+        inferred = {key: _infer_type(key, values) for key, values in new.items()}  # all checked first
+        for key, data_type in inferred.items():
             if self._existing_property(key, types) is not None:
                 continue
             lowered = {p.lower() for p in types}
@@ -292,6 +292,11 @@ class WeaviateCollection(StoreCollection):
         # class that was dropped meanwhile would let Weaviate's auto-schema recreate it without one.
         self._load_types()
         props = self._resolve_keys(keys, fresh=True)
+        types = self._property_types()
+        for record_id, (_, meta, _) in latest.items():  # refuse bad values before the schema changes
+            for key, value in meta.items():
+                if key in props:
+                    _coerce(key, record_id, types[props[key]], value, self.name)
         missing = [k for k in keys if k not in props]
         if missing:
             values: dict[str, list[MetadataValue]] = {k: [] for k in missing}

@@ -251,7 +251,11 @@ def test_types_are_inferred_then_enforced(coll: WeaviateCollection, weaviate_sto
         coll.upsert([Record("c", v[2], {"n": 2**60})])
     with pytest.raises(MetadataError, match="different types"):
         coll.upsert([Record("c", v[2], {"new": 1}), Record("d", v[1], {"new": "one"})])
+    with pytest.raises(MetadataError, match="'n'"):
+        coll.upsert([Record("c", v[2], {"n": "x", "other_new": 1})])
     assert coll.count() == 2  # nothing of a refused batch was written
+    names = {p.name for p in raw(weaviate_store, coll).config.get().properties}
+    assert "new" not in names and "other_new" not in names  # nor was the schema changed
 
 
 def test_content_hashes_and_clear(coll: WeaviateCollection) -> None:
