@@ -20,6 +20,7 @@ What it guarantees, whatever the model or the network does:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import time
@@ -46,6 +47,7 @@ from gemini_vectors.errors import (
 from gemini_vectors.ratelimit import RateLimiter
 from gemini_vectors.retry import RetryPolicy, is_retryable, server_retry_delay
 from gemini_vectors.spec import EmbeddingSpec, ModelInfo, TaskType, apply_task_prefix, get_model
+from gemini_vectors.uploads import DEFAULT_UPLOAD_THRESHOLD, FileUploads, inline_media_bytes
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,9 @@ class Embedder:
         retry: Attempts and backoff for transient failures.
         max_call_bytes: Bound on the raw media bytes sent in one call.
         progress: Show a progress bar: True, False, or None for "on a terminal, for more than one call".
+        upload_threshold_bytes: An item with more inline media bytes than this has its media uploaded
+            through the File API before the call and deleted after it (None: always inline). Ignored on
+            Vertex AI, which has no File API.
     """
 
     def __init__(
@@ -144,6 +149,7 @@ class Embedder:
         retry: RetryPolicy | None = None,
         max_call_bytes: int = DEFAULT_MAX_CALL_BYTES,
         progress: bool | None = None,
+        upload_threshold_bytes: int | None = DEFAULT_UPLOAD_THRESHOLD,
     ) -> None:
         self.model_info: ModelInfo = get_model(model)
         self.spec = EmbeddingSpec.for_model(self.model_info.name, dimensions)
@@ -153,6 +159,7 @@ class Embedder:
         self.retry = retry or RetryPolicy()
         self.max_call_bytes = max_call_bytes
         self.progress = progress
+        self.upload_threshold_bytes = upload_threshold_bytes
         self.limiter = RateLimiter(rpm=rpm, tpm=tpm)
         self._client = client if client is not None else self._build_client(api_key, vertexai)
         self.vertexai = bool(getattr(getattr(self._client, "_api_client", None), "vertexai", vertexai))
@@ -194,7 +201,11 @@ class Embedder:
     # -- request shaping -------------------------------------------------------------------------
 
     def _prepare(
-        self, items: Iterable[ItemLike], task: TaskType | str | None, titles: Sequence[str | None] | None
+        self,
+        items: Iterable[ItemLike],
+        task: TaskType | str | None,
+        titles: Sequence[str | None] | None,
+        uploads: FileUploads | None = None,
     ) -> list[_Call]:
         """Check every item against the model's limits, then group the requests into calls."""
         task_type = TaskType.parse(task) if task is not None else None
@@ -211,6 +222,11 @@ class Embedder:
                 transform = _prefixer(task_type, title)
                 reserved = estimate_tokens(transform(""))  # the prefix counts against the token limit
             stats = check_item(item, self.model_info, index, reserved_tokens=reserved)
+            # --- large media through the File API (uploads.py); deleted when the embed call ends ---
+            threshold = self.upload_threshold_bytes
+            if uploads is not None and threshold is not None and inline_media_bytes(item) > threshold:
+                item = uploads.offload(item, threshold)
+                stats = check_item(item, self.model_info, index, reserved_tokens=reserved)
             content = to_genai_content(item, task_text_transform=transform)
             requests.append((_Request(index, content, stats.estimated_tokens, stats.request_bytes), title))
         api_task = task_type.value if (task_type is not None and not by_prefix) else None
@@ -275,6 +291,12 @@ class Embedder:
             raise APIResponseError(f"the API returned zero vectors for items {bad}")
         matrix /= norms
         return _Outcome({r.index: matrix[i] for i, r in enumerate(call.requests)}, {})
+
+    def _file_uploads(self) -> contextlib.AbstractContextManager[FileUploads | None]:
+        """Uploads for one embed call, deleted when it ends; none on Vertex AI or without a threshold."""
+        if self.upload_threshold_bytes is None or self.vertexai:
+            return contextlib.nullcontext()
+        return FileUploads(self._client)
 
     def _give_up(self, exc: BaseException, call: _Call, attempts: int) -> EmbeddingError:
         first, last = call.requests[0].index, call.requests[-1].index
@@ -347,25 +369,26 @@ class Embedder:
             PartialEmbeddingError: the API rejected some items; the error carries the others' vectors.
             EmbeddingError: a call failed after every retry.
         """
-        calls = self._prepare(items, task, titles)
-        total = sum(len(c.requests) for c in calls)
-        result = _Outcome({}, {})
-        with self._progress_bar(total, len(calls)) as bar:
-            if len(calls) <= 1 or self.max_concurrency == 1:
-                for call in calls:
-                    result.merge(self._run(call))
-                    bar.update(len(call.requests))
-            else:
-                with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="gemini-embed") as pool:
-                    futures = {pool.submit(self._run, call): call for call in calls}
-                    try:
-                        for future in as_completed(futures):
-                            result.merge(future.result())
-                            bar.update(len(futures[future].requests))
-                    except BaseException:
-                        for f in futures:
-                            f.cancel()
-                        raise
+        with self._file_uploads() as uploads:
+            calls = self._prepare(items, task, titles, uploads)
+            total = sum(len(c.requests) for c in calls)
+            result = _Outcome({}, {})
+            with self._progress_bar(total, len(calls)) as bar:
+                if len(calls) <= 1 or self.max_concurrency == 1:
+                    for call in calls:
+                        result.merge(self._run(call))
+                        bar.update(len(call.requests))
+                else:
+                    with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="gemini-embed") as pool:
+                        futures = {pool.submit(self._run, call): call for call in calls}
+                        try:
+                            for future in as_completed(futures):
+                                result.merge(future.result())
+                                bar.update(len(futures[future].requests))
+                        except BaseException:
+                            for f in futures:
+                                f.cancel()
+                            raise
         return self._assemble(result, total)
 
     def _assemble(self, outcome: _Outcome, total: int) -> Matrix:
@@ -430,21 +453,22 @@ class Embedder:
         titles: Sequence[str | None] | None = None,
     ) -> Matrix:
         """Async twin of :meth:`embed`, on the SDK's async client."""
-        calls = self._prepare(items, task, titles)
-        total = sum(len(c.requests) for c in calls)
-        gate = asyncio.Semaphore(self.max_concurrency)
-        result = _Outcome({}, {})
-        with self._progress_bar(total, len(calls)) as bar:
-            tasks = [asyncio.ensure_future(self._arun(call, gate)) for call in calls]
-            try:
-                for done in asyncio.as_completed(tasks):
-                    outcome = await done
-                    result.merge(outcome)
-                    bar.update(len(outcome.vectors) + len(outcome.failures))
-            except BaseException:
-                for t in tasks:
-                    t.cancel()
-                raise
+        with self._file_uploads() as uploads:
+            calls = self._prepare(items, task, titles, uploads)
+            total = sum(len(c.requests) for c in calls)
+            gate = asyncio.Semaphore(self.max_concurrency)
+            result = _Outcome({}, {})
+            with self._progress_bar(total, len(calls)) as bar:
+                tasks = [asyncio.ensure_future(self._arun(call, gate)) for call in calls]
+                try:
+                    for done in asyncio.as_completed(tasks):
+                        outcome = await done
+                        result.merge(outcome)
+                        bar.update(len(outcome.vectors) + len(outcome.failures))
+                except BaseException:
+                    for t in tasks:
+                        t.cancel()
+                    raise
         return self._assemble(result, total)
 
     async def aembed_documents(
