@@ -294,6 +294,8 @@ class Database:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.classes: dict[str, ClassState] = {}
+        #: Collection aliases (1.32+): alias name -> class name.
+        self.aliases: dict[str, str] = {}
         self.autoschema = True
         self.faults: list[Fault] = []
         #: ``QUERY_MAXIMUM_RESULTS``: the most a query may return and a batch delete may delete.
@@ -302,9 +304,14 @@ class Database:
     # -- schema ------------------------------------------------------------------------------
 
     def get_class(self, name: str) -> ClassState | None:
+        """The class called ``name`` (first letter capitalised), or the one alias ``name`` points to."""
         if not name:
             return None
-        return self.classes.get(name[:1].upper() + name[1:])
+        name = name[:1].upper() + name[1:]
+        cls = self.classes.get(name)
+        if cls is None and name in self.aliases:
+            cls = self.classes.get(self.aliases[name])
+        return cls
 
     def require_class(self, name: str) -> ClassState:
         cls = self.get_class(name)
@@ -321,14 +328,19 @@ class Database:
                     raise UnprocessableError(f"class name {name} already exists")
                 if other.lower() == name.lower():
                     raise UnprocessableError(f'class already exists: found similar class "{other}"')
+            for alias in self.aliases:
+                if alias.lower() == name.lower():
+                    raise UnprocessableError(f'class already exists: found similar alias "{alias}"')
             self.classes[name] = ClassState(definition)
         return copy.deepcopy(definition)
 
     def delete_class(self, name: str) -> None:
         with self.lock:
-            cls = self.get_class(name)
+            cls = self.classes.get(name[:1].upper() + name[1:])
             if cls is not None:
                 del self.classes[cls.name]
+                for alias in [a for a, c in self.aliases.items() if c == cls.name]:
+                    del self.aliases[alias]
 
     def add_property(self, class_name: str, body: Any) -> dict[str, Any]:
         with self.lock:

@@ -193,6 +193,7 @@ class WeaviateService(weaviate_pb2_grpc.WeaviateServicer):
         self.db = db
         self.calls: Counter[str] = Counter()
         self.rate_per_second = 0.0
+        self._alias: str | None = None  # the alias of the search being answered, under db.lock
 
     # -- Search ------------------------------------------------------------------------------
 
@@ -205,7 +206,12 @@ class WeaviateService(weaviate_pb2_grpc.WeaviateServicer):
                 raise UnprocessableError(
                     f"class {cls.name} has multi-tenancy disabled, but request was with tenant"
                 )
-            reply = self._search(cls, request)
+            asked = request.collection[:1].upper() + request.collection[1:]
+            self._alias = asked if asked in self.db.aliases else None
+            try:
+                reply = self._search(cls, request)
+            finally:
+                self._alias = None
         reply.took = time.monotonic() - started
         return reply
 
@@ -671,7 +677,9 @@ class WeaviateService(weaviate_pb2_grpc.WeaviateServicer):
     def _properties(
         self, cls: ClassState, obj: StoredObject, props: list[dict[str, Any]]
     ) -> search_get_pb2.PropertiesResult:
-        result = search_get_pb2.PropertiesResult(target_collection=cls.name)
+        # a search through an alias reports the alias as the collection (weaviate#8585)
+        target = self._alias if self._alias is not None else cls.name
+        result = search_get_pb2.PropertiesResult(target_collection=target)
         for prop in props:
             value = obj.props.get(prop["name"])
             result.non_ref_props.fields[prop["name"]].CopyFrom(

@@ -25,7 +25,7 @@ from .data import (
 )
 from .errors import BadRequestError, EmulatorError, NotFoundError, UnprocessableError
 from .filters import compile_filter
-from .schema import GRPC_MAX_MESSAGE_SIZE, SERVER_VERSION, capitalize_class_name, update_class
+from .schema import CLASS_NAME_RE, GRPC_MAX_MESSAGE_SIZE, SERVER_VERSION, capitalize_class_name, update_class
 
 if TYPE_CHECKING:
     from .server import WeaviateEmulator
@@ -191,6 +191,8 @@ def _route(
         return 200, _nodes(emu, seg[1:2], query.get("output", "minimal"))
     if seg[:1] == ["objects"]:
         return _objects_route(emu, method, seg[1:], query, body)
+    if seg[:1] == ["aliases"]:
+        return _aliases_route(emu, method, seg[1:], query, body)
     if seg == ["batch", "objects"]:
         if method == "POST":
             return _batch_objects(emu, body)
@@ -239,6 +241,45 @@ def _schema_route(emu: WeaviateEmulator, method: str, seg: list[str], body: Any)
                 raise UnprocessableError(f"invalid shard status {status!r}")
             return 200, {"status": status}
     raise NotFoundError(f"no route for {method} /v1/schema/{'/'.join(seg)}")
+
+
+def _aliases_route(
+    emu: WeaviateEmulator, method: str, seg: list[str], query: dict[str, str], body: Any
+) -> tuple[int, Any]:
+    db = emu.db
+    with db.lock:
+        if not seg:
+            if method == "GET":
+                only = capitalize_class_name(query["class"]) if query.get("class") else None
+                items = [{"alias": a, "class": c} for a, c in sorted(db.aliases.items()) if only in (None, c)]
+                return 200, {"aliases": items}
+            if method == "POST":
+                alias = capitalize_class_name(str((body or {}).get("alias", "")))
+                target = db.classes.get(capitalize_class_name(str((body or {}).get("class", ""))))
+                if not CLASS_NAME_RE.match(alias):
+                    raise UnprocessableError(f"'{alias}' is not a valid alias name")
+                if target is None:
+                    raise UnprocessableError(f"create alias: class {body.get('class')} does not exist")
+                if any(n.lower() == alias.lower() for n in [*db.aliases, *db.classes]):
+                    raise UnprocessableError(f"create alias: alias {alias} already exists")
+                db.aliases[alias] = target.name
+                return 200, {"alias": alias, "class": target.name}
+        elif len(seg) == 1:
+            alias = capitalize_class_name(seg[0])
+            if alias not in db.aliases:
+                return 404, None
+            if method == "GET":
+                return 200, {"alias": alias, "class": db.aliases[alias]}
+            if method == "DELETE":
+                del db.aliases[alias]
+                return 204, None
+            if method == "PUT":
+                target = db.classes.get(capitalize_class_name(str((body or {}).get("class", ""))))
+                if target is None:
+                    raise UnprocessableError(f"replace alias: class {body.get('class')} does not exist")
+                db.aliases[alias] = target.name
+                return 200, {"alias": alias, "class": target.name}
+    raise NotFoundError(f"no route for {method} /v1/aliases/{'/'.join(seg)}")
 
 
 def _shard_name(cls: ClassState) -> str:

@@ -489,3 +489,19 @@ def test_rest_listing_and_raw_objects(
     one = httpx.get(f"{emulator.http_url}/v1/objects/{name}/{uid}").json()
     assert one["properties"] == {"a": "x"} and "vectors" not in one
     assert httpx.head(f"{emulator.http_url}/v1/objects/{name}/{uuid.uuid4()}").status_code == 404
+
+
+def test_aliases(client: weaviate.WeaviateClient, name: str) -> None:
+    coll = make(client, name)
+    coll.data.insert({"a": 1}, vector=[1.0, 0.0])
+    alias = name + "Alias"
+    client.alias.create(alias_name=alias, target_collection=name)
+    assert client.alias.get(alias_name=alias).collection == name  # type: ignore[union-attr]
+    assert alias in client.alias.list_all(collection=name)
+    via = client.collections.use(alias)
+    got = via.query.near_vector([1.0, 0.0], limit=1)
+    assert got.objects[0].collection == alias and len(via) == 1
+    with pytest.raises(UnexpectedStatusCodeError, match="already exists"):
+        make(client, alias)
+    assert client.alias.delete(alias_name=alias)
+    assert client.alias.get(alias_name=alias) is None
