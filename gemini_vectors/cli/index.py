@@ -1,0 +1,70 @@
+"""``gemini-vectors index``: index files of any modality into a collection (:mod:`gemini_vectors.ingest`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+DEFAULT_MODEL = "gemini-embedding-2"
+DEFAULT_DIMENSIONS = 768
+
+
+def register(sub: Any) -> None:
+    """Add the ``index`` subcommand."""
+    parser = sub.add_parser(
+        "index",
+        help="index text, HTML, PDF, image, audio and video files into a collection",
+        description=(
+            "Walk files and folders, cut each file into chunks the model accepts (text by tokens, PDFs by "
+            "6 pages, audio and video into overlapping segments), embed and store them with their source "
+            "and position. Unchanged files are skipped on re-runs."
+        ),
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to index")
+    parser.add_argument("--collection", required=True, help="collection to index into (created if missing)")
+    parser.add_argument("--store", default=None, help="store URL (default: embedded PostgreSQL + pgvector)")
+    parser.add_argument(
+        "--model", default=None, help=f"embedding model (default: the collection's, else {DEFAULT_MODEL})"
+    )
+    parser.add_argument(
+        "--dimensions",
+        type=int,
+        default=None,
+        help=f"vector size (default: the collection's, else {DEFAULT_DIMENSIONS})",
+    )
+    parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=None,
+        help="token budget of a text chunk (default: the model's limit)",
+    )
+    parser.add_argument("--hidden", action="store_true", help="also index hidden files and folders")
+    parser.add_argument(
+        "--offline", action="store_true", help="use the built-in emulator even with an API key"
+    )
+    parser.set_defaults(func=cmd_index)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    """Index the paths; print failures and a summary. Exit status 1 when a file failed."""
+    import gemini_vectors as gv
+    from gemini_vectors.cli.demo import gemini_client
+    from gemini_vectors.ingest import Indexer
+
+    with gemini_client(args.offline) as client, gv.connect(args.store) as store:
+        print(f"store: {store.url}", file=sys.stderr)
+        stored = store.stored_spec(args.collection)
+        if stored is not None and args.model in (None, stored.model):
+            model, dimensions = stored.model, args.dimensions or stored.dimensions
+        else:
+            model, dimensions = args.model or DEFAULT_MODEL, args.dimensions or DEFAULT_DIMENSIONS
+        emb = gv.Embedder(model=model, dimensions=dimensions, client=client, progress=False)  # type: ignore[arg-type]
+        collection = store.collection(args.collection, embedder=emb)
+        indexer = Indexer(collection, max_text_tokens=args.max_tokens, include_hidden=args.hidden)
+        report = indexer.index(args.paths)
+        for result in report.skipped + report.failed:
+            print(f"{result.status}: {result.path}: {result.reason}", file=sys.stderr)
+        print(report.summary())
+        print(f"collection {collection.name!r}: {collection.count()} records ({collection.spec.describe()})")
+    return 1 if report.failed else 0

@@ -1,0 +1,457 @@
+"""Index files of every modality into a collection: walk, skip what is unchanged, chunk, embed, store.
+
+Every file becomes one or more records, one per :class:`~gemini_vectors.chunking.Chunk`, with this
+metadata (the names are stable; filter on them with the portable filter language):
+
+==================  ===========================================================================
+``source``          the file's absolute path
+``name``            its file name
+``modality``        ``text``, ``image``, ``audio``, ``video`` or ``pdf`` (HTML is ``text``)
+``mime_type``       the file's type (``text/html``, ``image/gif``...; a chunk may be converted)
+``chunk_index``     0-based number of the chunk in the file, and ``chunk_count`` chunks in all
+position            ``char_start``/``char_end``, ``page_start``/``page_end`` (1-based, inclusive),
+                    or ``start_seconds``/``end_seconds``; none for an image
+``file_sha256``     hash of the file's bytes, with ``file_size`` and ``file_mtime_ns`` (a string)
+``chunker``         the chunking version (:data:`~gemini_vectors.chunking.CHUNKER_VERSION`)
+==================  ===========================================================================
+
+Re-running is cheap and safe:
+
+* A record's id is derived from the file's path and the chunk's number, so re-indexing a file
+  replaces its records in place.
+* Before a file is read, its first chunk's record is looked up: same size, modification time and
+  chunker version, and all ``chunk_count`` records present, means *unchanged*, and the file is not
+  read at all. When only the time changed, the file is hashed; the same hash is still unchanged (the
+  stored time is refreshed, nothing is embedded).
+* A changed file is chunked again. Chunks whose content is already stored under their id are not
+  embedded again (the Collection compares content hashes); the file's records left from its previous
+  version (its chunk count may have shrunk) are deleted.
+* A file that fails (unreadable, unsupported, or a chunk the API rejects) is reported with its path
+  and reason, and the others go on. Its chunks that were stored stay, and the next run retries it.
+
+Chunks of several files are embedded together (up to ``batch_chunks`` chunks per Collection call), so
+a folder of small files costs few API calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from tqdm.auto import tqdm
+
+from gemini_vectors.chunking import (
+    CHUNKER_VERSION,
+    DEFAULT_MARGIN_SECONDS,
+    DEFAULT_OVERLAP_SECONDS,
+    Chunk,
+    UnsupportedFileError,
+    chunk_file,
+    classify,
+)
+from gemini_vectors.collection import Collection
+from gemini_vectors.content import Text, check_item, estimate_tokens
+from gemini_vectors.errors import ContentError, EmbeddingError, PartialEmbeddingError
+from gemini_vectors.filters import MetadataValue
+from gemini_vectors.spec import TaskType, apply_task_prefix
+from gemini_vectors.store import Record
+
+__all__ = ["FileResult", "IndexReport", "Indexer", "Status", "chunk_id", "index_paths", "walk"]
+
+Status = Literal["indexed", "unchanged", "skipped", "failed"]
+
+_ID_VERSION = "gemini-vectors/ingest/1"
+_BLOCK = 1 << 20
+
+
+def chunk_id(source: str, index: int) -> str:
+    """The record id of chunk ``index`` of the file at ``source`` (its absolute path): 32 hex digits."""
+    return hashlib.sha256(f"{_ID_VERSION}\0{source}\0{index}".encode()).hexdigest()[:32]
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(_BLOCK):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one file.
+
+    Attributes:
+        path: The file, as walked.
+        status: ``indexed`` (embedded and stored), ``unchanged`` (nothing to do), ``skipped`` (a file
+            type that is not indexed) or ``failed``.
+        chunks: The file's chunks (stored, or already stored when unchanged).
+        reason: Why it was skipped or failed.
+        modality: The modality of its chunks, when known.
+    """
+
+    path: Path
+    status: Status
+    chunks: int = 0
+    reason: str | None = None
+    modality: str | None = None
+
+
+@dataclass
+class IndexReport:
+    """The outcome of one indexing run, file by file, in walk order."""
+
+    files: list[FileResult] = field(default_factory=list)
+
+    def _with(self, status: Status) -> list[FileResult]:
+        return [f for f in self.files if f.status == status]
+
+    @property
+    def indexed(self) -> list[FileResult]:
+        """Files embedded and stored in this run."""
+        return self._with("indexed")
+
+    @property
+    def unchanged(self) -> list[FileResult]:
+        """Files already stored as they are."""
+        return self._with("unchanged")
+
+    @property
+    def skipped(self) -> list[FileResult]:
+        """Files of a type that is not indexed."""
+        return self._with("skipped")
+
+    @property
+    def failed(self) -> list[FileResult]:
+        """Files that could not be indexed, with the reason."""
+        return self._with("failed")
+
+    @property
+    def chunks_stored(self) -> int:
+        """Chunks written in this run (those of the indexed files)."""
+        return sum(f.chunks for f in self.indexed)
+
+    def summary(self) -> str:
+        """One line: files indexed, unchanged, skipped and failed, and chunks stored."""
+        return (
+            f"{len(self.indexed)} files indexed ({self.chunks_stored} chunks stored), "
+            f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped, {len(self.failed)} failed"
+        )
+
+
+def walk(paths: Iterable[str | os.PathLike[str]], *, include_hidden: bool = False) -> Iterator[Path]:
+    """Every file under ``paths`` (files as given; directories recursively, sorted by name).
+
+    Hidden files and directories (a name starting with ``.``) inside a directory are left out unless
+    ``include_hidden``; a path that does not exist is yielded as it is (indexing reports it).
+    """
+    seen: set[Path] = set()
+    for given in paths:
+        root = Path(given)
+        if not root.is_dir():
+            if root.resolve() not in seen:
+                seen.add(root.resolve())
+                yield root
+            continue
+        for directory, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if include_hidden or not d.startswith("."))
+            for name in sorted(files):
+                if not include_hidden and name.startswith("."):
+                    continue
+                path = Path(directory) / name
+                key = path.resolve()
+                if key not in seen:
+                    seen.add(key)
+                    yield path
+
+
+@dataclass
+class _Pending:
+    """A chunked file waiting for its batch to be embedded."""
+
+    order: int
+    path: Path
+    source: str
+    chunks: list[Chunk]
+    metadata: list[dict[str, MetadataValue]]
+    file_hash: str
+    replaces: bool
+    scratch: Path
+
+    @property
+    def nbytes(self) -> int:
+        total = 0
+        for c in self.chunks:
+            part = c.part
+            total += len(part.text.encode("utf-8")) if isinstance(part, Text) else (part.size or 0)
+        return total
+
+
+class Indexer:
+    """Indexes files into a :class:`~gemini_vectors.Collection` (see the module docstring).
+
+    Args:
+        collection: A collection opened with an embedder.
+        max_text_tokens: Token budget of a text chunk, if smaller than the model's limit.
+        text_overlap_tokens: Tokens repeated between text chunks (default: a tenth of the budget, <= 200).
+        overlap_seconds: Seconds shared by consecutive audio and video segments.
+        margin_seconds: Seconds kept under the model's audio and video limits.
+        batch_chunks: Chunks embedded per Collection call (across files).
+        batch_bytes: Media and text bytes held for one Collection call.
+        include_hidden: Index hidden files and directories too.
+        progress: Show a progress bar: True, False, or None for "when stderr is a terminal".
+    """
+
+    def __init__(
+        self,
+        collection: Collection,
+        *,
+        max_text_tokens: int | None = None,
+        text_overlap_tokens: int | None = None,
+        overlap_seconds: float = DEFAULT_OVERLAP_SECONDS,
+        margin_seconds: float = DEFAULT_MARGIN_SECONDS,
+        batch_chunks: int = 100,
+        batch_bytes: int = 32 * 1024 * 1024,
+        include_hidden: bool = False,
+        progress: bool | None = None,
+    ) -> None:
+        if collection.embedder is None:
+            raise ValueError(f"collection {collection.name!r} was opened without an embedder; pass embedder=")
+        self.collection = collection
+        self.embedder = collection.embedder
+        self.max_text_tokens = max_text_tokens
+        self.text_overlap_tokens = text_overlap_tokens
+        self.overlap_seconds = overlap_seconds
+        self.margin_seconds = margin_seconds
+        self.batch_chunks = batch_chunks
+        self.batch_bytes = batch_bytes
+        self.include_hidden = include_hidden
+        self.progress = progress
+
+    # -- the run ---------------------------------------------------------------------------------
+
+    def index(self, paths: Iterable[str | os.PathLike[str]]) -> IndexReport:
+        """Index every file under ``paths``; returns what happened to each.
+
+        Raises:
+            StoreError: the store failed (nothing is retried; a re-run resumes where it stopped).
+            ConfigurationError: no credentials, or another setup problem.
+        """
+        files = list(walk(paths, include_hidden=self.include_hidden))
+        results: dict[int, FileResult] = {}
+        show = self.progress if self.progress is not None else sys.stderr.isatty()
+        with (
+            tempfile.TemporaryDirectory(prefix="gemini-vectors-ingest-") as tmp,
+            tqdm(total=len(files), unit="file", desc="indexing", disable=not show, leave=False) as bar,
+        ):
+
+            def done(order: int, result: FileResult) -> None:
+                results[order] = result
+                bar.update(1)
+
+            pending: list[_Pending] = []
+            for order, path in enumerate(files):
+                bar.set_postfix_str(path.name, refresh=False)
+                outcome = self._prepare(order, path, Path(tmp) / f"{order:07d}")
+                if isinstance(outcome, FileResult):
+                    done(order, outcome)
+                    continue
+                pending.append(outcome)
+                if (
+                    sum(len(p.chunks) for p in pending) >= self.batch_chunks
+                    or sum(p.nbytes for p in pending) >= self.batch_bytes
+                ):
+                    for p, result in self._flush(pending):
+                        done(p.order, result)
+                    pending = []
+            for p, result in self._flush(pending):
+                done(p.order, result)
+        return IndexReport([results[i] for i in sorted(results)])
+
+    # -- one file --------------------------------------------------------------------------------
+
+    def _prepare(self, order: int, path: Path, scratch: Path) -> _Pending | FileResult:
+        """Classify, look up and chunk one file: a pending batch entry, or its final result."""
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            return FileResult(path, "failed", reason=f"cannot read: {exc.strerror or exc}")
+        if not path.is_file():
+            return FileResult(path, "skipped", reason="not a regular file")
+        try:
+            kind, mime = classify(path)
+        except UnsupportedFileError as exc:
+            return FileResult(path, "skipped", reason=_reason(exc, path))
+        except ContentError as exc:
+            return FileResult(path, "failed", reason=_reason(exc, path))
+        source = str(path.resolve())
+        stored = self.collection.get([chunk_id(source, 0)], include_vectors=False)
+        head = dict(stored[0].metadata) if stored else None
+        try:
+            digest = self._unchanged(path, source, stat, head)
+        except OSError as exc:
+            return FileResult(path, "failed", reason=f"cannot read: {exc.strerror or exc}")
+        if digest is True:
+            assert head is not None
+            count = _as_int(head.get("chunk_count")) or 0
+            return FileResult(path, "unchanged", chunks=count, modality=str(head.get("modality")))
+        scratch.mkdir(parents=True, exist_ok=True)
+        try:
+            chunks = chunk_file(
+                path,
+                self.embedder.model_info,
+                kind=kind,
+                mime_type=mime,
+                max_text_tokens=self.max_text_tokens,
+                text_overlap_tokens=self.text_overlap_tokens,
+                overlap_seconds=self.overlap_seconds,
+                margin_seconds=self.margin_seconds,
+                scratch=scratch,
+            )
+            for chunk in chunks:
+                self._check(chunk)
+            file_hash = digest if isinstance(digest, str) else file_sha256(path)
+        except (ContentError, OSError) as exc:
+            shutil.rmtree(scratch, ignore_errors=True)
+            reason = _reason(exc, path) if isinstance(exc, ContentError) else f"cannot read: {exc}"
+            return FileResult(path, "failed", reason=reason)
+        base: dict[str, MetadataValue] = {
+            "source": source,
+            "name": path.name,
+            "mime_type": mime,
+            "file_sha256": file_hash,
+            "file_size": stat.st_size,
+            "file_mtime_ns": str(stat.st_mtime_ns),
+            "chunker": CHUNKER_VERSION,
+        }
+        metadata = [
+            {
+                **base,
+                "modality": c.part.modality,
+                "chunk_index": c.index,
+                "chunk_count": c.count,
+                **c.position.metadata(),
+            }
+            for c in chunks
+        ]
+        return _Pending(order, path, source, chunks, metadata, file_hash, head is not None, scratch)
+
+    def _unchanged(
+        self, path: Path, source: str, stat: os.stat_result, head: Mapping[str, Any] | None
+    ) -> bool | str | None:
+        """True when the stored records are this file's; else the file's hash if it was computed."""
+        if head is None or head.get("chunker") != CHUNKER_VERSION or head.get("file_size") != stat.st_size:
+            return None
+        count = _as_int(head.get("chunk_count"))
+        if count is None or count < 1:
+            return None
+        stored_hash = head.get("file_sha256")
+        ids = [chunk_id(source, i) for i in range(count)]
+        if head.get("file_mtime_ns") == str(stat.st_mtime_ns):
+            records = self.collection.get(ids, include_vectors=False)
+            return len(records) == count and all(
+                r.metadata.get("file_sha256") == stored_hash for r in records
+            )
+        digest = file_sha256(path)
+        if digest != stored_hash:
+            return digest
+        records = self.collection.get(ids, include_vectors=True)
+        if len(records) != count or any(r.metadata.get("file_sha256") != stored_hash for r in records):
+            return digest
+        # Same bytes, new time (a copy or a touch): remember the time so the next run need not hash.
+        fresh = {"file_mtime_ns": str(stat.st_mtime_ns)}
+        self.collection.upsert_vectors(
+            [Record(r.id, r.vector, {**r.metadata, **fresh}, r.content_hash) for r in records]
+        )
+        return True
+
+    def _check(self, chunk: Chunk) -> None:
+        """Check a chunk against the model's limits, as the Embedder will, so a failure names the file."""
+        model = self.embedder.model_info
+        reserved = 0
+        if isinstance(chunk.part, Text) and model.task_mechanism == "prefix":
+            reserved = estimate_tokens(apply_task_prefix(TaskType.RETRIEVAL_DOCUMENT, "", chunk.title))
+        try:
+            check_item(chunk.part, model, reserved_tokens=reserved)
+        except ContentError as exc:
+            where = "" if chunk.count == 1 else f"chunk {chunk.index} ({chunk.position.describe()}): "
+            raise type(exc)(f"{where}{exc}", limit=exc.limit) from exc
+
+    # -- a batch of files ------------------------------------------------------------------------
+
+    def _flush(self, pending: list[_Pending]) -> list[tuple[_Pending, FileResult]]:
+        if not pending:
+            return []
+        items: list[Any] = []
+        ids: list[str] = []
+        metadata: list[dict[str, MetadataValue]] = []
+        titles: list[str | None] = []
+        owner: list[int] = []
+        for n, p in enumerate(pending):
+            for chunk, meta in zip(p.chunks, p.metadata, strict=True):
+                items.append(chunk.part)
+                ids.append(chunk_id(p.source, chunk.index))
+                metadata.append(meta)
+                titles.append(chunk.title)
+                owner.append(n)
+        failures: dict[int, str] = {}
+        try:
+            self.collection.add(items, ids=ids, metadata=metadata, titles=titles)
+        except PartialEmbeddingError as exc:
+            failures = dict(exc.failures)
+        except (EmbeddingError, ContentError) as exc:
+            failures = dict.fromkeys(range(len(items)), str(exc))
+        finally:
+            for p in pending:
+                shutil.rmtree(p.scratch, ignore_errors=True)
+        failed_by_file: dict[int, str] = {}
+        for position, reason in sorted(failures.items()):
+            n = owner[position]
+            if n not in failed_by_file:
+                chunk = pending[n].chunks[position - owner.index(n)]
+                where = "" if chunk.count == 1 else f"chunk {chunk.index} ({chunk.position.describe()}): "
+                failed_by_file[n] = f"{where}the API rejected it: {reason}"
+        out: list[tuple[_Pending, FileResult]] = []
+        for n, p in enumerate(pending):
+            modality = p.chunks[0].part.modality
+            if n in failed_by_file:
+                out.append((p, FileResult(p.path, "failed", reason=failed_by_file[n], modality=modality)))
+                continue
+            if p.replaces:
+                # Records of the file's previous version that this one did not overwrite.
+                self.collection.delete(filter={"source": p.source, "file_sha256": {"$ne": p.file_hash}})
+            out.append((p, FileResult(p.path, "indexed", chunks=len(p.chunks), modality=modality)))
+        return out
+
+
+def _as_int(value: object) -> int | None:
+    # Some stores give every number back as a float.
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _reason(exc: ContentError, path: Path) -> str:
+    """The error's message without a leading path (the report shows the path beside it)."""
+    text = str(exc)
+    prefix = repr(str(path)) + " "
+    return text[len(prefix) :] if text.startswith(prefix) else text
+
+
+def index_paths(
+    collection: Collection, paths: Iterable[str | os.PathLike[str]], **options: Any
+) -> IndexReport:
+    """Index every file under ``paths`` into ``collection``; see :class:`Indexer` for the options."""
+    return Indexer(collection, **options).index(paths)
