@@ -3,8 +3,9 @@
 Three ways to write the same rows into tables of the same shape (id text primary key, the planned
 vector column, jsonb metadata with its GIN index, a content hash), measured side by side in one run:
 
-* ours:  ``PgVectorCollection.upsert`` (COPY BINARY into a temp staging table, then one
-         ``INSERT ... ON CONFLICT`` merge per batch),
+* ours:  ``PgVectorCollection.upsert`` of new ids (they go in with COPY BINARY; ids already stored
+         would be staged and merged with ``INSERT ... ON CONFLICT``, which the "re-upsert" figure shows:
+         the same rows upserted again, for information, not part of the targets),
 * copy:  raw psycopg ``COPY ... FROM STDIN WITH (FORMAT BINARY)`` straight into the table, with
          pgvector-python's binary dumpers (the fastest way in, but no upsert semantics),
 * text:  ``executemany`` of ``INSERT`` with ``'[0.1,...]'`` text literals, what LangChain's PGVector does.
@@ -91,7 +92,7 @@ def run_case(uri: str, dims: int, rows: int, text_rows: int, rounds: int) -> dic
     records = make_records(rows, dims)
     store = PgVectorStore(uri, schema=schema)
     spec = EmbeddingSpec.for_model("gemini-embedding-2", dims)
-    best = {"ours": 0.0, "copy": 0.0, "text": 0.0}
+    best = {"ours": 0.0, "merge": 0.0, "copy": 0.0, "text": 0.0}
     column = ""
     try:
         for round_no in range(rounds):
@@ -110,6 +111,10 @@ def run_case(uri: str, dims: int, rows: int, text_rows: int, rounds: int) -> dic
                 start = time.perf_counter()
                 coll.upsert(records)
                 best["ours"] = max(best["ours"], rows / (time.perf_counter() - start))
+
+                start = time.perf_counter()
+                coll.upsert(records)  # again: every id is known now, so all rows take the staged merge
+                best["merge"] = max(best["merge"], rows / (time.perf_counter() - start))
 
                 start = time.perf_counter()
                 raw_copy(conn, copy_table, column, records)
@@ -161,7 +166,8 @@ def main() -> None:
             print(
                 f"  ours {r['ours']:>9,.0f}   raw COPY {r['copy']:>9,.0f}   text INSERT {r['text']:>9,.0f}   "
                 f"ours/COPY {r['ours'] / r['copy']:.2f}x (target >= 0.8)   "
-                f"ours/text {r['ours'] / r['text']:.1f}x (target >= 10)"
+                f"ours/text {r['ours'] / r['text']:.1f}x (target >= 10)   "
+                f"re-upsert {r['merge']:,.0f}"
             )
     finally:
         if server is not None:

@@ -36,6 +36,7 @@ How it behaves:
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -267,7 +268,9 @@ def embedding_column(
 
 _hook_lock = threading.Lock()
 _hook_installed = False
-_columns_by_mapper: dict[Mapper[Any], list[tuple[str, EmbeddingSource]]] = {}
+_columns_by_mapper: weakref.WeakKeyDictionary[Mapper[Any], list[tuple[str, EmbeddingSource]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _install_flush_hook() -> None:

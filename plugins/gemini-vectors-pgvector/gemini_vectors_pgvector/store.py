@@ -187,46 +187,49 @@ class PgVectorCollection(StoreCollection):
         """Check every record before anything is written; keep the last of each id; sort by id.
 
         The sort gives concurrent upserts of overlapping ids one lock order, so they cannot deadlock.
-        Vectors are checked a chunk at a time (one numpy call, not one per row); only a failing chunk is
-        re-checked row by row, to name the record.
+        Only checks happen here; converting vectors for the wire is left to :meth:`_copy`, where it
+        overlaps with the server's work on the rows already sent.
         """
         latest: dict[str, Record] = {}
         for r in records:
             if not isinstance(r.id, str) or not r.id or "\x00" in r.id:
                 raise MetadataError(f"record ids must be non-empty strings without NUL, got {r.id!r}")
             latest[r.id] = r
-        ordered = [latest[i] for i in sorted(latest)]
         dims = self.spec.dimensions
         rows: list[Row] = []
-        for start in range(0, len(ordered), 1024):
-            chunk = ordered[start : start + 1024]
-            try:
-                matrix = np.stack([np.asarray(r.vector, dtype=np.float32) for r in chunk])
-                ok = matrix.ndim == 2 and matrix.shape[1] == dims and bool(np.isfinite(matrix).all())
-            except (ValueError, TypeError):
-                ok = False
-            if not ok:
-                for r in chunk:
-                    as_vector(r.vector, dims, what=f"vector of {r.id!r}")
-                raise ValueError("a vector could not be read as float32")  # pragma: no cover
-            params: list[Any] = (
-                [HalfVector(v) for v in matrix.astype(np.float16)]
-                if self._plan.column_type == "halfvec"
-                else list(matrix)
-            )
-            for r, param in zip(chunk, params, strict=True):
-                meta = _portable_metadata(r.metadata, r.id)
-                if r.content_hash is not None:
-                    _check_text(r.content_hash, f"content hash of {r.id!r}")
-                rows.append((r.id, param, meta, r.content_hash))
+        for rid in sorted(latest):
+            r = latest[rid]
+            vec = r.vector
+            if not (
+                type(vec) is np.ndarray
+                and vec.dtype == np.float32
+                and vec.shape == (dims,)
+                and bool(np.isfinite(vec).all())
+            ):
+                vec = as_vector(vec, dims, what=f"vector of {rid!r}")
+            if r.content_hash is not None:
+                _check_text(r.content_hash, f"content hash of {rid!r}")
+            rows.append((rid, vec, _portable_metadata(r.metadata, rid), r.content_hash))
         return rows
+
+    def _wire_rows(self, rows: Sequence[Row]) -> Iterator[Row]:
+        """``rows`` with vectors as the column's pgvector type, converted a chunk at a time."""
+        if self._plan.column_type != "halfvec":
+            yield from rows  # pgvector's dumper takes float32 arrays as they are
+            return
+        for start in range(0, len(rows), 512):
+            chunk = rows[start : start + 512]
+            # One vectorized float32 -> float16 conversion per chunk; HalfVector of a float16 row is a copy.
+            half = np.stack([row[1] for row in chunk]).astype(np.float16)
+            for row, vec in zip(chunk, half, strict=True):
+                yield (row[0], HalfVector(vec), row[2], row[3])
 
     def _copy(self, conn: Conn, target: sql.Identifier, rows: Sequence[Row]) -> None:
         with conn.cursor() as cur:
             stmt = sql.SQL("COPY {} (id, embedding, metadata, content_hash) FROM STDIN WITH (FORMAT BINARY)")
             with cur.copy(stmt.format(target)) as copy:
                 copy.set_types(["text", self._plan.column_type, "jsonb", "text"])
-                for row in rows:
+                for row in self._wire_rows(rows):
                     copy.write_row(row)
 
     def _merge(self, conn: Conn, rows: Sequence[Row]) -> None:
