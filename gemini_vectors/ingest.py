@@ -68,6 +68,10 @@ __all__ = ["FileResult", "IndexReport", "Indexer", "Status", "chunk_id", "index_
 Status = Literal["indexed", "unchanged", "skipped", "failed"]
 
 _ID_VERSION = "gemini-vectors/ingest/1"
+#: Files whose stored state is looked up in one ``get``.
+LOOKUP_WINDOW = 256
+#: Ids per ``get``: Pinecone fetches at most 1,000 at once.
+MAX_IDS_PER_GET = 1000
 _BLOCK = 1 << 20
 
 
@@ -258,9 +262,12 @@ class Indexer:
                 bar.update(1)
 
             pending: list[_Pending] = []
+            heads: dict[str, dict[str, MetadataValue]] = {}
             for order, path in enumerate(files):
+                if order % LOOKUP_WINDOW == 0:
+                    heads = self._heads(files[order : order + LOOKUP_WINDOW])
                 bar.set_postfix_str(path.name, refresh=False)
-                outcome = self._prepare(order, path, Path(tmp) / f"{order:07d}")
+                outcome = self._prepare(order, path, Path(tmp) / f"{order:07d}", heads)
                 if isinstance(outcome, FileResult):
                     done(order, outcome)
                     continue
@@ -276,9 +283,25 @@ class Indexer:
                 done(p.order, result)
         return IndexReport([results[i] for i in sorted(results)])
 
+    def _get(self, ids: list[str], *, include_vectors: bool) -> list[Record]:
+        """``collection.get`` in slices a store accepts (Pinecone fetches at most 1,000 ids)."""
+        out: list[Record] = []
+        for start in range(0, len(ids), MAX_IDS_PER_GET):
+            out.extend(
+                self.collection.get(ids[start : start + MAX_IDS_PER_GET], include_vectors=include_vectors)
+            )
+        return out
+
+    def _heads(self, paths: list[Path]) -> dict[str, dict[str, MetadataValue]]:
+        """The stored metadata of the first chunk of each file, by source, in one lookup."""
+        ids = {chunk_id(str(p.resolve()), 0): str(p.resolve()) for p in paths}
+        return {ids[r.id]: dict(r.metadata) for r in self._get(list(ids), include_vectors=False)}
+
     # -- one file --------------------------------------------------------------------------------
 
-    def _prepare(self, order: int, path: Path, scratch: Path) -> _Pending | FileResult:
+    def _prepare(
+        self, order: int, path: Path, scratch: Path, heads: Mapping[str, dict[str, MetadataValue]]
+    ) -> _Pending | FileResult:
         """Classify, look up and chunk one file: a pending batch entry, or its final result."""
         try:
             stat = path.stat()
@@ -293,8 +316,7 @@ class Indexer:
         except ContentError as exc:
             return FileResult(path, "failed", reason=_reason(exc, path))
         source = str(path.resolve())
-        stored = self.collection.get([chunk_id(source, 0)], include_vectors=False)
-        head = dict(stored[0].metadata) if stored else None
+        head = heads.get(source)
         try:
             digest = self._unchanged(path, source, stat, head)
         except OSError as exc:
@@ -356,14 +378,14 @@ class Indexer:
         stored_hash = head.get("file_sha256")
         ids = [chunk_id(source, i) for i in range(count)]
         if head.get("file_mtime_ns") == str(stat.st_mtime_ns):
-            records = self.collection.get(ids, include_vectors=False)
-            return len(records) == count and all(
-                r.metadata.get("file_sha256") == stored_hash for r in records
-            )
+            if count == 1:
+                return True  # the head is the whole file
+            rest = self._get(ids[1:], include_vectors=False)
+            return len(rest) == count - 1 and all(r.metadata.get("file_sha256") == stored_hash for r in rest)
         digest = file_sha256(path)
         if digest != stored_hash:
             return digest
-        records = self.collection.get(ids, include_vectors=True)
+        records = self._get(ids, include_vectors=True)
         if len(records) != count or any(r.metadata.get("file_sha256") != stored_hash for r in records):
             return digest
         # Same bytes, new time (a copy or a touch): remember the time so the next run need not hash.

@@ -353,3 +353,25 @@ def test_cli_default_store_across_processes(tmp_path: Path) -> None:
     [header, row] = found.stdout.splitlines()
     assert row.split()[2:] == [os.path.join("docs", "paper.pdf"), "pdf", "pages", "7-12"]
     assert folder.is_dir() and header.startswith("rank")
+
+
+def test_stored_state_is_looked_up_per_window_of_files(
+    coll: gv.Collection, gemini_emulator: GeminiEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gemini_vectors import ingest
+
+    monkeypatch.setattr(ingest, "LOOKUP_WINDOW", 2)
+    monkeypatch.setattr(ingest, "MAX_IDS_PER_GET", 3)
+    for i in range(5):
+        (tmp_path / f"f{i}.txt").write_text(media.prose(6, seed=i))
+    lookups: list[int] = []
+    real_get = coll.get
+    monkeypatch.setattr(coll, "get", lambda ids, **kw: lookups.append(len(ids)) or real_get(ids, **kw))
+    first = Indexer(coll, max_text_tokens=120).index([tmp_path])
+    assert len(first.indexed) == 5 and all(r.chunks > 3 for r in first.indexed)
+    assert lookups[:1] == [2] and max(lookups) <= 3
+    lookups.clear()
+    gemini_emulator.stats.reset()
+    again = Indexer(coll, max_text_tokens=120).index([tmp_path])
+    assert len(again.unchanged) == 5 and gemini_emulator.stats.total_calls == 0
+    assert lookups.count(2) + lookups.count(1) >= 3 and max(lookups) <= 3  # heads per window, rest sliced
