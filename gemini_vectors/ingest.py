@@ -159,7 +159,7 @@ def walk(paths: Iterable[str | os.PathLike[str]], *, include_hidden: bool = Fals
     """
     seen: set[Path] = set()
     for given in paths:
-        root = Path(given)
+        root = Path(given).expanduser()
         if not root.is_dir():
             if root.resolve() not in seen:
                 seen.add(root.resolve())

@@ -165,15 +165,16 @@ def test_bad_files_are_reported_and_the_rest_indexed(coll: gv.Collection, tmp_pa
     media.write(folder, "letter.docx", media.docx())
     media.write(folder, ".hidden.txt", b"not indexed: hidden")
 
-    report = index_paths(coll, [folder])
+    report = index_paths(coll, [folder, tmp_path / "missing.txt"])
     assert [r.path.name for r in report.indexed] == ["good.txt"]
     reasons = {r.path.name: (r.status, r.reason or "") for r in report.failed + report.skipped}
-    assert set(reasons) == {"corrupt.png", "empty.txt", "letter.docx"}
+    assert set(reasons) == {"corrupt.png", "empty.txt", "letter.docx", "missing.txt"}
+    assert reasons["missing.txt"] == ("failed", "cannot read: No such file or directory")
     assert reasons["corrupt.png"][0] == "failed" and "CRC" in reasons["corrupt.png"][1]
     assert reasons["empty.txt"][0] == "failed" and "empty" in reasons["empty.txt"][1]
     assert reasons["letter.docx"][0] == "skipped" and ".docx" in reasons["letter.docx"][1]
     assert coll.count() == 1
-    assert report.summary() == "1 files indexed (1 chunks stored), 0 unchanged, 1 skipped, 2 failed"
+    assert report.summary() == "1 files indexed (1 chunks stored), 0 unchanged, 1 skipped, 3 failed"
 
 
 def test_a_changed_file_replaces_its_chunks(
@@ -375,3 +376,14 @@ def test_stored_state_is_looked_up_per_window_of_files(
     again = Indexer(coll, max_text_tokens=120).index([tmp_path])
     assert len(again.unchanged) == 5 and gemini_emulator.stats.total_calls == 0
     assert lookups.count(2) + lookups.count(1) >= 3 and max(lookups) <= 3  # heads per window, rest sliced
+
+
+def test_progress_bar_only_on_a_terminal_or_when_asked(
+    coll: gv.Collection, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a.txt").write_text("A text about winter.")
+    Indexer(coll).index([tmp_path])  # stderr is not a terminal under pytest
+    assert capsys.readouterr().err == ""
+    (tmp_path / "b.txt").write_text("A text about summer.")
+    Indexer(coll, progress=True).index([tmp_path])
+    assert "indexing" in capsys.readouterr().err

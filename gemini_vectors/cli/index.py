@@ -50,8 +50,11 @@ def cmd_index(args: argparse.Namespace) -> int:
     """Index the paths; print failures and a summary. Exit status 1 when a file failed."""
     import gemini_vectors as gv
     from gemini_vectors.cli.demo import gemini_client
+    from gemini_vectors.errors import ConfigurationError
     from gemini_vectors.ingest import Indexer
 
+    if args.max_tokens is not None and args.max_tokens < 1:
+        raise ConfigurationError(f"--max-tokens must be at least 1, got {args.max_tokens}")
     with gemini_client(args.offline) as client, gv.connect(args.store) as store:
         print(f"store: {store.url}", file=sys.stderr)
         stored = store.stored_spec(args.collection)
