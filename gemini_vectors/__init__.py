@@ -25,6 +25,7 @@ from gemini_vectors.filters import parse_filter
 from gemini_vectors.plugins import connect
 from gemini_vectors.spec import EmbeddingSpec, ModelInfo, TaskType, get_model, known_models, register_model
 from gemini_vectors.store import Match, Record, StoreCollection, VectorStore
+from gemini_vectors.sync import Vectorizer
 
 __version__ = "0.1.0"
 
@@ -56,6 +57,7 @@ __all__ = [
     "UnknownStoreError",
     "UnsupportedMediaError",
     "VectorStore",
+    "Vectorizer",
     "Video",
     "WriteError",
     "__version__",

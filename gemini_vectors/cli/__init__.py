@@ -10,13 +10,13 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from gemini_vectors.cli import demo, emulator, index, plugins, search
+from gemini_vectors.cli import demo, emulator, index, plugins, reembed, search, sync
 from gemini_vectors.errors import GeminiVectorsError
 
 Command = Callable[[argparse.Namespace], int]
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = (demo, index, search, plugins, emulator)
+COMMANDS = (demo, index, search, sync, reembed, plugins, emulator)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,131 @@
+"""``gemini-vectors reembed``: rebuild a synced collection under a new model or size, blue/green.
+
+Examples::
+
+    gemini-vectors reembed --source postgresql://app@db/shop --collection products \\
+        --model gemini-embedding-2 --dimensions 3072 --batch-mode
+    gemini-vectors reembed ... --dry-run      # rows, tokens and cost of the re-embed
+    gemini-vectors reembed --source ... --collection products --drop-old   # after checking the new one
+
+The table, its columns and the store come from the job that ``gemini-vectors sync`` recorded for the
+collection; pass the same ``--store`` (and ``--state-schema``) as for the sync. Run it again after an
+interruption: it resumes, polling the Batch Mode jobs it already created instead of paying twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from gemini_vectors.cli.sync import add_common, open_vectorizer
+
+
+def register(sub: Any) -> None:
+    """Add the ``reembed`` subcommand."""
+    p = sub.add_parser(
+        "reembed",
+        help="re-embed a synced collection under a new model or size, then switch over atomically",
+        description="Build the collection again beside the old one (blue/green), switch the alias when "
+        "complete, keep the old one until --drop-old.",
+    )
+    add_common(p, table_required=False)
+    p.add_argument("--model", help="the new embedding model")
+    p.add_argument("--dimensions", type=int, help="the new output dimensions (default: the model's)")
+    p.add_argument(
+        "--batch-mode", action="store_true", help="send the bulk through Gemini Batch Mode (half price)"
+    )
+    p.add_argument("--batch-items", type=int, default=500, help="items per Batch Mode job (default 500)")
+    p.add_argument("--poll-interval", type=float, default=30.0, help="seconds between Batch Mode polls")
+    p.add_argument("--dry-run", action="store_true", help="print rows, tokens and cost; change nothing")
+    p.add_argument("--drop-old", action="store_true", help="drop the collection the switch left behind")
+    p.add_argument(
+        "--abort", action="store_true", help="abandon an unfinished re-embed and drop what it built"
+    )
+    p.set_defaults(func=cmd_reembed)
+
+
+def _job_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The table and columns recorded by the collection's sync job."""
+    from gemini_vectors.errors import ConfigurationError
+    from gemini_vectors.sync.source import create_engine
+    from gemini_vectors.sync.state import SyncState
+
+    if not args.source:
+        raise ConfigurationError("name the source database with --source URL")
+    engine = create_engine(args.source)
+    try:
+        state = SyncState(engine, args.state_schema)
+        if args.name:
+            rec = state.get_job(args.name)
+            found = [rec] if rec is not None else []
+        elif args.collection:
+            found = state.jobs_for_collection(args.collection)
+        else:
+            raise ConfigurationError("name the collection to re-embed with --collection")
+    finally:
+        engine.dispose()
+    if not found:
+        raise ConfigurationError(
+            f"no sync job for collection {args.collection or args.name!r} in the state tables of the source "
+            "(run `gemini-vectors sync` first; pass --state-schema if the sync used one)"
+        )
+    if len(found) > 1:
+        raise ConfigurationError(
+            f"several jobs write collection {args.collection!r}: "
+            f"{', '.join(j.job for j in found)}; pass --name"
+        )
+    rec = found[0]
+    args.name = rec.job
+    args.collection = rec.collection
+    config = rec.config
+    return {
+        "table": config["table"],
+        "id_column": config["id_column"],
+        "columns": config["columns"],
+        "metadata_columns": config["metadata_columns"],
+        "path_root": config.get("path_root"),
+        "no_embedder": True,
+    }
+
+
+def cmd_reembed(args: argparse.Namespace) -> int:
+    """Run ``gemini-vectors reembed``."""
+    from gemini_vectors.errors import ConfigurationError
+    from gemini_vectors.spec import EmbeddingSpec
+    from gemini_vectors.sync.reembed import Reembedder, abort_reembed, drop_previous
+
+    options = _job_options(args)
+    with open_vectorizer(args, **options) as vec:
+        if args.abort:
+            dropped = abort_reembed(vec)
+            print(f"re-embed aborted; dropped {dropped}" if dropped else "no unfinished re-embed")
+            return 0
+        if not args.model and not args.dimensions:
+            if args.drop_old:
+                dropped = drop_previous(vec)
+                print(f"dropped {dropped}" if dropped else "no previous collection to drop")
+                return 0
+            raise ConfigurationError("say what to re-embed into: --model M and/or --dimensions D")
+        _, current = vec.resolve()
+        spec = EmbeddingSpec.for_model(args.model or current.model, args.dimensions)
+        if args.dry_run:
+            for line in vec.estimate(spec=spec, batch=args.batch_mode, into_new_collection=True).lines():
+                print(line)
+            return 0
+
+        def say(line: str) -> None:
+            if not args.quiet:
+                print(line, file=sys.stderr, flush=True)
+
+        reembedder = Reembedder(
+            vec,
+            vec.embedder_for(spec),
+            batch_mode=args.batch_mode,
+            batch_items=args.batch_items,
+            poll_interval=args.poll_interval,
+            say=say,
+        )
+        summary = reembedder.run(drop_old=args.drop_old)
+        print(summary)
+        return 1 if summary.online.failed else 0
