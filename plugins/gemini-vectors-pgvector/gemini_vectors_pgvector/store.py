@@ -96,6 +96,7 @@ def _check_text(value: str, what: str) -> None:
 
 
 _PLAIN_TYPES = (str, int, bool)
+_FLOAT32 = np.dtype(np.float32)
 
 
 def _portable_metadata(metadata: Mapping[str, Any], rid: str) -> dict[str, Any]:
@@ -196,15 +197,18 @@ class PgVectorCollection(StoreCollection):
                 raise MetadataError(f"record ids must be non-empty strings without NUL, got {r.id!r}")
             latest[r.id] = r
         dims = self.spec.dimensions
+        shape = (dims,)
         rows: list[Row] = []
         for rid in sorted(latest):
             r = latest[rid]
             vec = r.vector
+            # Fast path for what the core hands over (float32 rows of the right length): a finite sum
+            # proves every element finite; anything else, or an overflowing sum, gets the full check.
             if not (
                 type(vec) is np.ndarray
-                and vec.dtype == np.float32
-                and vec.shape == (dims,)
-                and bool(np.isfinite(vec).all())
+                and vec.dtype is _FLOAT32
+                and vec.shape == shape
+                and math.isfinite(vec.sum())
             ):
                 vec = as_vector(vec, dims, what=f"vector of {rid!r}")
             if r.content_hash is not None:
@@ -213,16 +217,12 @@ class PgVectorCollection(StoreCollection):
         return rows
 
     def _wire_rows(self, rows: Sequence[Row]) -> Iterator[Row]:
-        """``rows`` with vectors as the column's pgvector type, converted a chunk at a time."""
+        """``rows`` with vectors as the column's pgvector type, converted as they are sent."""
         if self._plan.column_type != "halfvec":
             yield from rows  # pgvector's dumper takes float32 arrays as they are
             return
-        for start in range(0, len(rows), 512):
-            chunk = rows[start : start + 512]
-            # One vectorized float32 -> float16 conversion per chunk; HalfVector of a float16 row is a copy.
-            half = np.stack([row[1] for row in chunk]).astype(np.float16)
-            for row, vec in zip(chunk, half, strict=True):
-                yield (row[0], HalfVector(vec), row[2], row[3])
+        for row in rows:
+            yield (row[0], HalfVector(row[1]), row[2], row[3])
 
     def _copy(self, conn: Conn, target: sql.Identifier, rows: Sequence[Row]) -> None:
         with conn.cursor() as cur:
