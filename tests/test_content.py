@@ -493,3 +493,15 @@ def test_check_items_reports_the_failing_index() -> None:
         check_items(items, G2)
     assert err.value.index == 2 and str(err.value).startswith("item 2: ")
     assert [s.index for s in check_items(items[:2], G2)] == [0, 1]
+
+
+def test_token_estimate_stays_above_a_punctuation_heavy_count() -> None:
+    from gemini_vectors.testing import count_tokens
+
+    for text in (
+        "{[(;)]}" * 500,
+        "a,b;c.d!" * 400,
+        "prose with ordinary words " * 100,
+        "日本語のテキスト" * 50,
+    ):
+        assert estimate_tokens(text) >= count_tokens(text), text[:20]

@@ -1,7 +1,9 @@
 """Text chunking: split on paragraph, then sentence boundaries, with overlap; HTML reduced to text.
 
-Sizes are measured with :func:`gemini_vectors.content.estimate_tokens` (``ceil(utf-8 bytes / 3)``), the
-same over-estimate the Embedder checks items with, so a chunk that fits here is never refused there.
+Sizes are measured in *cost units* that bound :func:`gemini_vectors.content.estimate_tokens` (the larger
+of ``ceil(utf-8 bytes / 3)`` and the count of words and punctuation marks) from above: a piece costs
+``max(bytes, 3 * pieces)``, and costs add up to at least the cost of the joined text, so a chunk that
+fits here is never refused by the Embedder's check.
 The text is cut into *atoms*: sentences, or runs of words (then characters) for a sentence longer than
 a chunk. Atoms are packed greedily; a chunk prefers to end at a paragraph break, then at a sentence
 end, as long as that keeps it at least half full. The next chunk starts with the last atoms of the
@@ -15,7 +17,7 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
-from gemini_vectors.content import estimate_tokens
+from gemini_vectors.content import estimate_tokens, token_pieces
 
 __all__ = ["HtmlText", "TextSpan", "html_to_text", "split_text"]
 
@@ -55,7 +57,7 @@ class TextSpan:
 class _Atom:
     start: int
     end: int
-    nbytes: int
+    nbytes: int  # cost units (see the module docstring), not plain bytes
     boundary: int  # what ends here: _PARAGRAPH, _SENTENCE or _INNER
 
 
@@ -81,7 +83,7 @@ def split_text(text: str, max_tokens: int, overlap_tokens: int = 0) -> list[Text
         return []
     if estimate_tokens(text) <= max_tokens:
         return [_span(text, 0, len(text))]
-    # ceil(bytes / 3) <= max_tokens  <=>  bytes <= 3 * max_tokens
+    # a run whose cost is at most 3 * max_tokens has at most max_tokens estimated tokens
     budget, overlap = 3 * max_tokens, 3 * overlap_tokens
     atoms = _atoms(text, budget)
     spans: list[TextSpan] = []
@@ -143,7 +145,7 @@ def _atoms(text: str, budget: int) -> list[_Atom]:
         sentences = list(_pieces(_SENTENCE_END, text, p_start, p_end))
         for s_index, (s_start, s_end) in enumerate(sentences):
             boundary = _PARAGRAPH if s_index == len(sentences) - 1 else _SENTENCE
-            nbytes = len(text[s_start:s_end].encode("utf-8"))
+            nbytes = _cost(text[s_start:s_end])
             if nbytes <= budget:
                 atoms.append(_Atom(s_start, s_end, nbytes, boundary))
                 continue
@@ -152,6 +154,11 @@ def _atoms(text: str, budget: int) -> list[_Atom]:
                 last = a_index == len(inner) - 1
                 atoms.append(_Atom(a_start, a_end, a_bytes, boundary if last else _INNER))
     return atoms
+
+
+def _cost(piece: str) -> int:
+    """Cost units of a piece of text: three per word or punctuation mark, or its UTF-8 bytes if more."""
+    return max(len(piece.encode("utf-8")), 3 * token_pieces(piece))
 
 
 def _pieces(pattern: re.Pattern[str], text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -170,12 +177,12 @@ def _split_long(text: str, start: int, end: int, budget: int) -> list[tuple[int,
     runs: list[tuple[int, int, int]] = []
     run_start, run_bytes = start, 0
     for m in _WORD.finditer(text, start, end):
-        word_bytes = len(m.group().encode("utf-8"))
+        word_bytes = _cost(m.group())
         if run_bytes and run_bytes + word_bytes > budget:
             runs.append((run_start, m.start(), run_bytes))
             run_start, run_bytes = m.start(), 0
         run_bytes += word_bytes
-    runs.append((run_start, end, len(text[run_start:end].encode("utf-8"))))
+    runs.append((run_start, end, _cost(text[run_start:end])))
     out: list[tuple[int, int, int]] = []
     for r_start, r_end, r_bytes in runs:
         if r_bytes <= budget:
@@ -184,7 +191,7 @@ def _split_long(text: str, start: int, end: int, budget: int) -> list[tuple[int,
         # One word longer than a chunk (a URL, base64, unspaced script): cut it by characters.
         pos, size = r_start, 0
         for c in range(r_start, r_end):
-            c_bytes = len(text[c].encode("utf-8"))
+            c_bytes = _cost(text[c])
             if size + c_bytes > budget:
                 out.append((pos, c, size))
                 pos, size = c, 0
