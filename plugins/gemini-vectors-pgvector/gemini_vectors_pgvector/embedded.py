@@ -9,6 +9,7 @@ every process that opens the same directory, and stopped when the last of them e
 from __future__ import annotations
 
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,12 @@ def start_server(path: str | Path | None = None) -> tuple[Any, str]:
     with _lock:
         server = _servers.get(pgdata)
         if server is None:
-            # A heavy import (psutil, fasteners): only when the embedded store is used.
-            from pgserver.postgres_server import get_server
+            # A heavy import (psutil, fasteners): only when the embedded store is used. pgserver asks
+            # platformdirs for a runtime dir at import; without XDG_RUNTIME_DIR (containers, CI, cron)
+            # that warns on every run about a fallback that works, so the warning is not passed on.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+                from pgserver.postgres_server import get_server
 
             pgdata.parent.mkdir(parents=True, exist_ok=True)
             try:
