@@ -128,4 +128,4 @@ def cmd_reembed(args: argparse.Namespace) -> int:
         )
         summary = reembedder.run(drop_old=args.drop_old)
         print(summary)
-        return 1 if summary.online.failed else 0
+        return 1 if summary.after_switch.failed else 0

@@ -79,7 +79,9 @@ class ReembedSummary:
         batch_jobs: Batch Mode jobs created by this run.
         batch_embedded: Vectors stored from Batch Mode results by this run.
         batch_failed: Batch items that failed (embedded online instead).
-        online: The online passes (catch-up before and after the switch).
+        online: The online pass before the switch (rows the batch did not cover, changed, deleted).
+        after_switch: The pass after the switch (rows the old side took while switching); its
+            ``failed`` is the number of rows without a vector in the new collection.
         dropped: The collection dropped, if ``drop_old``.
         resumed: Whether an interrupted re-embed was continued.
         seconds: Wall time.
@@ -95,6 +97,7 @@ class ReembedSummary:
     batch_embedded: int = 0
     batch_failed: int = 0
     online: SyncSummary = field(default_factory=SyncSummary)
+    after_switch: SyncSummary = field(default_factory=SyncSummary)
     dropped: str | None = None
     resumed: bool = False
     seconds: float = 0.0
@@ -109,6 +112,8 @@ class ReembedSummary:
             if self.batch_jobs or self.batch_embedded
             else "",
             f"online: {self.online}",
+            f"after the switch: embedded {self.after_switch.embedded}, deleted {self.after_switch.deleted}, "
+            f"failed {self.after_switch.failed}",
             f"old collection {self.dropped} dropped"
             if self.dropped
             else f"old collection {self.old} kept (drop it with --drop-old)",
@@ -270,7 +275,7 @@ class Reembedder:
             state.switch(self.job, target, new_spec)
             state.set_reembed_status(self.job, target, "switched")
             self.say(f"switched {rec.collection} -> {target}")
-        online += v.run_pass(coll, target, restart=True)
+        after = v.run_pass(coll, target, restart=True)
         state.set_reembed_status(self.job, target, "done")
         dropped = drop_previous(v) if drop_old else None
         return ReembedSummary(
@@ -284,6 +289,7 @@ class Reembedder:
             batch_embedded=self._batch_embedded,
             batch_failed=self._batch_failed,
             online=online,
+            after_switch=after,
             dropped=dropped,
             resumed=resumed,
             seconds=time.monotonic() - start,

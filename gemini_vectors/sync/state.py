@@ -695,7 +695,9 @@ class SyncState:
         r = self.t("reembeds")
         with self.engine.connect() as conn:
             row = conn.execute(
-                sa.select(r).where(r.c.job == job, r.c.status != "done").order_by(r.c.created_at.desc())
+                sa.select(r)
+                .where(r.c.job == job, r.c.status.in_(["building", "switched"]))
+                .order_by(r.c.created_at.desc())
             ).first()
         if row is None:
             return None
