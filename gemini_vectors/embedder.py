@@ -311,10 +311,22 @@ class Embedder:
             f"embedding {where} failed after {attempts} attempts: {_describe_api_error(exc)}"
         )
 
-    def _should_retry(self, exc: BaseException, attempt: int) -> bool:
-        return attempt < self.retry.max_attempts and (
-            isinstance(exc, _ShortResponseError) or is_retryable(exc)
+    def _wait_before_retry(self, exc: Exception, call: _Call, attempt: int) -> float:
+        """Seconds to wait before trying ``call`` again after ``exc``; raises when it must not be retried.
+
+        A 400 is re-raised as it is, for the caller to bisect the call; other failures that retrying
+        cannot fix, or the last attempt's, become the library's errors.
+        """
+        if _is_item_rejection(exc):
+            raise exc
+        retryable = isinstance(exc, _ShortResponseError) or is_retryable(exc)
+        if not retryable or attempt >= self.retry.max_attempts:
+            raise self._give_up(exc, call, attempt) from exc
+        delay = self.retry.backoff(attempt, server_retry_delay(exc))
+        log.debug(
+            "retrying %d requests in %.2fs after %s", len(call.requests), delay, _describe_api_error(exc)
         )
+        return delay
 
     # -- sync driver -----------------------------------------------------------------------------
 
@@ -330,15 +342,7 @@ class Embedder:
                 )
                 return self._vectors_from(response, call)
             except Exception as exc:
-                if _is_item_rejection(exc):
-                    raise
-                if not self._should_retry(exc, attempt):
-                    raise self._give_up(exc, call, attempt) from exc
-                delay = self.retry.backoff(attempt, server_retry_delay(exc))
-                log.debug(
-                    "retrying %d requests in %.2fs after %s", len(contents), delay, _describe_api_error(exc)
-                )
-                time.sleep(delay)
+                time.sleep(self._wait_before_retry(exc, call, attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _run(self, call: _Call) -> _Outcome:
@@ -428,11 +432,7 @@ class Embedder:
                 )
                 return self._vectors_from(response, call)
             except Exception as exc:
-                if _is_item_rejection(exc):
-                    raise
-                if not self._should_retry(exc, attempt):
-                    raise self._give_up(exc, call, attempt) from exc
-                await asyncio.sleep(self.retry.backoff(attempt, server_retry_delay(exc)))
+                await asyncio.sleep(self._wait_before_retry(exc, call, attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _arun(self, call: _Call, gate: asyncio.Semaphore) -> _Outcome:
