@@ -51,7 +51,7 @@ def add_common(parser: argparse.ArgumentParser, *, table_required: bool) -> None
     parser.add_argument(
         "--state-schema", help="schema of the sync's state tables (default: the default schema)"
     )
-    parser.add_argument("--page-size", type=int, default=500, help="rows per page (default 500)")
+    parser.add_argument("--page-size", type=int, help="rows per page (default 800)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or phase messages")
 
 

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gemini_vectors.content import Item, check_item, to_genai_content
-from gemini_vectors.errors import ConfigurationError, ContentError, EmbeddingError
+from gemini_vectors.errors import ConfigurationError, ContentError, EmbeddingError, SpecMismatchError
 from gemini_vectors.retry import is_retryable, server_retry_delay
 from gemini_vectors.spec import EmbeddingSpec, TaskType, apply_task_prefix
 from gemini_vectors.store import Record
@@ -263,7 +263,17 @@ class Reembedder:
             if status == "building"
             else (rec.previous_physical or rec.physical, rec.previous_spec or rec.spec)
         )
-        coll = v._open(target, new_spec, self.embedder)
+        try:
+            coll = v._open(target, new_spec, self.embedder)
+        except SpecMismatchError as exc:
+            if status == "building":
+                state.set_reembed_status(self.job, target, "aborted")
+            raise ConfigurationError(
+                f"the store {v.store.url} cannot hold {new_spec.describe()} vectors beside "
+                f"{old_spec.describe()} ones ({exc}). Stores that keep one embedding spec per index "
+                "(Pinecone) re-embed by syncing the table into a new index: run `gemini-vectors sync` "
+                "with the new --store, --model and --dimensions and another --name"
+            ) from exc
         online = SyncSummary()
         if status == "building":
             if self.batch_mode:

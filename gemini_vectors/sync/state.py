@@ -248,6 +248,7 @@ class SyncState:
         self.schema = schema
         self.tables = build_tables(schema)
         self._ready = False
+        self._seen = False
 
     @property
     def is_postgres(self) -> bool:
@@ -262,9 +263,11 @@ class SyncState:
 
     def exists(self) -> bool:
         """Whether the state tables were created already (a dry run must not create them)."""
-        if self._ready:
+        if self._ready or self._seen:
             return True
-        return sa.inspect(self.engine).has_table(self.t("jobs").name, schema=self.schema)
+        # once seen, never asked again: searches resolve the alias on every request
+        self._seen = sa.inspect(self.engine).has_table(self.t("jobs").name, schema=self.schema)
+        return self._seen
 
     def ensure(self) -> None:
         """Create the schema and the state tables when missing (safe when several processes race)."""

@@ -51,7 +51,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PAGE_SIZE = 500
+#: Rows per page when none is given: enough for 8 concurrent calls of 100 requests.
+DEFAULT_PAGE_SIZE = 800
 DEFAULT_MAX_ATTEMPTS = 5
 
 
@@ -196,7 +197,7 @@ class Vectorizer:
         state: SQLAlchemy URL or Engine of the database that keeps the sync's state; default: the source.
         state_schema: Schema of the state tables; default: the connection's default schema.
         page_size: Rows per page: one read, one embedding round and one upsert each. A killed run
-            re-embeds at most one page.
+            re-embeds at most one page. Default: 100 per call the embedder keeps in flight (800).
         max_attempts: Failures after which a row is not sent again until its content changes (sync), or
             leaves the queue for the errors table (watch).
         path_root: Directory relative paths in ``path`` columns are resolved against.
@@ -219,15 +220,23 @@ class Vectorizer:
         schema: str | None = None,
         state: str | sa.Engine | None = None,
         state_schema: str | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
+        page_size: int | None = None,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         path_root: str | Path | None = None,
         progress: bool | None = None,
         store_options: dict[str, Any] | None = None,
     ) -> None:
-        from gemini_vectors.sync.source import SourceTable, create_engine
-        from gemini_vectors.sync.state import SyncState
+        try:
+            from gemini_vectors.sync.source import SourceTable, create_engine
+            from gemini_vectors.sync.state import SyncState
+        except ImportError as exc:  # SQLAlchemy is an optional dependency of the core
+            raise ConfigurationError(
+                f"the Vectorizer needs SQLAlchemy ({exc}); "
+                "install it with: pip install 'gemini-vectors[sync]'"
+            ) from exc
 
+        if page_size is None:
+            page_size = embedder.max_concurrency * 100 if embedder is not None else DEFAULT_PAGE_SIZE
         if page_size < 1:
             raise ConfigurationError(f"page_size must be at least 1, got {page_size}")
         if max_attempts < 1:
@@ -352,8 +361,8 @@ class Vectorizer:
         return EmbeddingSpec.for_model("gemini-embedding-2")
 
     def resolve(self) -> tuple[str, EmbeddingSpec]:
-        """The physical collection the logical name points at now, and its spec."""
-        rec = self.job_record()
+        """The physical collection the logical name points at now, and its spec (reads only)."""
+        rec = self.state.get_job(self.job)
         if rec is not None:
             return rec.physical, rec.spec
         return self.collection_name, self.default_spec()

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from gemini_vectors.errors import ConfigurationError, EmbeddingError, GeminiVectorsError, StoreError
+from gemini_vectors.errors import ConfigurationError, EmbeddingError, StoreError
 from gemini_vectors.sync.state import ErrorRecord, Progress, lock_key, utcnow
 from gemini_vectors.sync.vectorizer import PageResult, SyncSummary, worker_name
 
@@ -411,8 +411,8 @@ class Watcher:
             while not stop.is_set():
                 try:
                     summary = self.process_batch(name)
-                except (GeminiVectorsError, sa.exc.SQLAlchemyError) as exc:
-                    log.warning("watch worker %s: %s", name, exc)
+                except Exception as exc:  # a worker outlives any one batch; the batch rolled back
+                    log.warning("watch worker %s: %s: %s", name, type(exc).__name__, exc)
                     if drain:
                         failures.append(exc)
                         return

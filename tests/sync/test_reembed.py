@@ -23,7 +23,9 @@ from gemini_vectors.testing import GeminiEmulator
 OLD = EmbeddingSpec.for_model("gemini-embedding-001", 768)
 
 
-def synced(pg: Pg, schema: str, emulator: GeminiEmulator, store: str, rows: int, conn: Any) -> Vectorizer:
+def synced(
+    pg: Pg, schema: str, emulator: GeminiEmulator, store: str | gv.VectorStore, rows: int, conn: Any
+) -> Vectorizer:
     create_docs(conn, schema, rows)
     vec = Vectorizer(
         pg.sqlalchemy_url,
@@ -243,3 +245,22 @@ def test_dry_run_and_abort(
     summary = vec.reembed("gemini-embedding-2", 3072, drop_old=True)
     assert summary.new == "docs_v3" and summary.dropped == "docs"
     assert vec.collection().count() == 100
+
+
+def test_a_store_of_one_spec_per_index_says_how_to_re_embed(
+    pg: Pg,
+    schema: str,
+    pg_conn: psycopg.Connection[Any],
+    gemini_emulator: GeminiEmulator,
+    pinecone_server: Any,
+) -> None:
+    index = f"gv-reembed-{uuid.uuid4().hex[:8]}"
+    store = gv.connect(f"pinecone://{index}?host={pinecone_server.url}", api_key=pinecone_server.api_key)
+    try:
+        vec = synced(pg, schema, gemini_emulator, store, 5, pg_conn)
+        with pytest.raises(gv.ConfigurationError, match="new index"):
+            vec.reembed(NEW.model, NEW.dimensions)
+        assert vec.state.get_reembed(vec.job) is None  # nothing left half-done
+        assert vec.collection().spec == OLD and vec.collection().count() == 5
+    finally:
+        store.close()
