@@ -195,20 +195,25 @@ def _watch(args: argparse.Namespace, vec: Vectorizer) -> int:
     def on_signal(signum: int, frame: Any) -> None:
         stop.set()
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_signal)
+    # SIGTERM (systemd, Kubernetes) stops the workers after their batch, like Ctrl-C
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, on_signal) if in_main else None
     show = not args.quiet and sys.stderr.isatty()
-    with tqdm(unit="row", desc=f"watch {vec.job}", disable=not show) as bar:
+    try:
+        with tqdm(unit="row", desc=f"watch {vec.job}", disable=not show) as bar:
 
-        def on_batch(s: SyncSummary) -> None:
-            bar.update(s.rows)
+            def on_batch(s: SyncSummary) -> None:
+                bar.update(s.rows)
 
-        _say(
-            args,
-            f"{args.workers} workers on the queue"
-            + (" until it is empty" if args.drain else "; Ctrl-C stops"),
-        )
-        total = watcher.run(args.workers, drain=args.drain, stop=stop, on_batch=on_batch)
+            _say(
+                args,
+                f"{args.workers} workers on the queue"
+                + (" until it is empty" if args.drain else "; Ctrl-C stops"),
+            )
+            total = watcher.run(args.workers, drain=args.drain, stop=stop, on_batch=on_batch)
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
     failed += total.failed
     print(f"watch: {total}")
     return 1 if failed else 0

@@ -166,3 +166,34 @@ def test_watch_needs_postgres(tmp_path: Any, gemini_emulator: GeminiEmulator) ->
     vec = Vectorizer(engine, "docs", store="memory://", embedder=fast_embedder(gemini_emulator))
     with pytest.raises(gv.ConfigurationError, match="PostgreSQL"):
         vec.watcher().install()
+
+
+def test_cli_watch_drain_status_and_unwatch(
+    pg: Pg,
+    schema: str,
+    pg_conn: psycopg.Connection[Any],
+    gemini_env: GeminiEmulator,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    create_docs(pg_conn, schema, 30)
+    args = ["sync", "--source", pg.sqlalchemy_url, "--table", f"{schema}.docs", "--columns", "body",
+            "--store", f"memory://watch-{uuid.uuid4().hex[:6]}", "--collection", "docs",
+            "--state-schema", schema, "--model", "gemini-embedding-2", "--dimensions", "128",
+            "--quiet"]  # fmt: skip
+    assert main([*args, "--watch", "--drain", "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "initial sync: embedded 30" in out and "watch: embedded 0" in out
+    docs = sql.Identifier(schema, "docs")
+    pg_conn.execute(sql.SQL("UPDATE {} SET body = body || ' edited' WHERE id < 3").format(docs))
+    pg_conn.execute(sql.SQL("DELETE FROM {} WHERE id = 29").format(docs))
+    assert main([*args, "--watch", "--drain", "--no-initial-sync"]) == 0
+    assert "watch: embedded 3, unchanged 0, deleted 1, failed 0" in capsys.readouterr().out
+    assert main([*args, "--unwatch"]) == 0
+    assert main([*args, "--status"]) == 0
+    assert "triggers: not installed" in capsys.readouterr().out
+    pg_conn.execute(sql.SQL("UPDATE {} SET body = 'unqueued'").format(docs))
+    with psycopg.connect(pg.url) as conn:
+        queued = conn.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, "gemini_vectors_queue"))
+        ).fetchone()
+    assert queued == (0,)
