@@ -29,7 +29,8 @@ def content_id(content_hash: str) -> str:
     return content_hash[:32]
 
 
-def _item_hash(item: ItemLike, title: str | None) -> str:
+def item_content_hash(item: ItemLike, title: str | None = None) -> str:
+    """The content hash stored with an item added with ``title``; equal hashes mean no re-embedding."""
     digest = hashlib.sha256(as_item(item).content_hash().encode())
     if title:
         digest.update(b"\x00title\x00" + title.encode())
@@ -120,7 +121,7 @@ class Collection:
         chunk: list[tuple[ItemLike, str | None, Mapping[str, Any] | None, str | None]],
         offset: int,
     ) -> tuple[list[str], dict[int, str]]:
-        hashes = [_item_hash(item, title) for item, _, _, title in chunk]
+        hashes = [item_content_hash(item, title) for item, _, _, title in chunk]
         ids = [
             given if given is not None else content_id(h)
             for (_, given, _, _), h in zip(chunk, hashes, strict=True)

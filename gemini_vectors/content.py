@@ -512,6 +512,34 @@ def part_from_path(path: PathLike) -> Part:
     return cls(path=p, mime_type=mime)
 
 
+def part_from_bytes(data: bytes, *, where: str = "value") -> Part:
+    """The part for bytes of unknown type (a database column, an upload), chosen by the sniffed type.
+
+    UTF-8 text becomes :class:`Text`; images, audio, video and PDFs become those parts.
+
+    Raises:
+        UnsupportedMediaError: the bytes are empty, or of a type none of the models take; names ``where``.
+    """
+    if not data:
+        raise UnsupportedMediaError(f"{where} is empty", limit=LIMIT_NON_EMPTY)
+    mime = sniff_mime_type(data[:SNIFF_BYTES])
+    if mime == "text/plain":
+        try:
+            return Text(data.decode("utf-8"))
+        except UnicodeDecodeError:  # the sniffer reads the head only
+            mime = "application/octet-stream"
+    elif mime == "application/pdf":
+        return PDF(data=data, mime_type=mime)
+    else:
+        cls = _CLASS_FOR_MAJOR.get(mime.split("/", 1)[0])
+        if cls is not None:
+            return cls(data=data, mime_type=mime)
+    raise UnsupportedMediaError(
+        f"{where} holds {mime} ({len(data)} bytes); supported are text, images, audio, video and PDF",
+        limit=LIMIT_MIME_TYPE,
+    )
+
+
 # --------------------------------------------------------------------------------------------- items
 
 

@@ -53,12 +53,11 @@ from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from gemini_vectors import plugins
-from gemini_vectors.content import PDF, Audio, Image, Item, Part, Text, Video, sniff_mime_type
+from gemini_vectors.content import PDF, Audio, Image, Item, Part, Text, Video, part_from_bytes
 from gemini_vectors.errors import (
     ConfigurationError,
     ContentError,
     PartialEmbeddingError,
-    UnsupportedMediaError,
 )
 from gemini_vectors.spec import EmbeddingSpec, TaskType
 from gemini_vectors.store import as_vector
@@ -315,24 +314,7 @@ def part_for_value(value: Any, where: str = "value") -> Part | Item | None:
         return Text(value) if value else None
     if isinstance(value, bytes | bytearray | memoryview):
         data = bytes(value)
-        if not data:
-            return None
-        mime = sniff_mime_type(data[:8192])
-        if mime == "text/plain":
-            return Text(data.decode("utf-8", errors="replace"))
-        if mime == "application/pdf":
-            return PDF(data=data, mime_type=mime)
-        major = mime.split("/")[0]
-        if major == "image":
-            return Image(data=data, mime_type=mime)
-        if major == "audio":
-            return Audio(data=data, mime_type=mime)
-        if major == "video":
-            return Video(data=data, mime_type=mime)
-        raise UnsupportedMediaError(
-            f"{where} holds {mime} bytes; embedding columns take text, images, audio, video and PDF",
-            limit="mime_type",
-        )
+        return part_from_bytes(data, where=where) if data else None
     return Text(str(value))
 
 

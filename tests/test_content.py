@@ -505,3 +505,15 @@ def test_token_estimate_stays_above_a_punctuation_heavy_count() -> None:
         "日本語のテキスト" * 50,
     ):
         assert estimate_tokens(text) >= count_tokens(text), text[:20]
+
+
+def test_part_from_bytes_sniffs_the_class() -> None:
+    from gemini_vectors.content import part_from_bytes
+
+    assert isinstance(part_from_bytes(media.png()), Image)
+    assert isinstance(part_from_bytes(media.wav(1.0)), Audio)
+    assert part_from_bytes("naïve text".encode()) == Text("naïve text")
+    with pytest.raises(UnsupportedMediaError, match="column 'x' is empty"):
+        part_from_bytes(b"", where="column 'x'")
+    with pytest.raises(UnsupportedMediaError, match="application/octet-stream"):
+        part_from_bytes(b"\x00\x01\x02\xff" * 10)

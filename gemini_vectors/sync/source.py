@@ -31,9 +31,15 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from gemini_vectors.collection import _item_hash
-from gemini_vectors.content import PDF, Audio, Image, Item, Part, Text, Video, part_from_path, sniff_mime_type
-from gemini_vectors.errors import ConfigurationError, ContentError, GeminiVectorsError, UnsupportedMediaError
+from gemini_vectors.collection import item_content_hash
+from gemini_vectors.content import (
+    Item,
+    Part,
+    Text,
+    part_from_bytes,
+    part_from_path,
+)
+from gemini_vectors.errors import ConfigurationError, ContentError, GeminiVectorsError
 from gemini_vectors.filters import MetadataValue
 
 ColumnKind = Literal["auto", "text", "bytes", "path"]
@@ -101,35 +107,7 @@ def item_hash(item: Item) -> str:
 
     Comparing it with the store's hash tells whether a row's content changed since it was embedded.
     """
-    return _item_hash(item, None)
-
-
-def part_from_bytes(data: bytes, *, where: str = "value") -> Part:
-    """The part for bytes from a binary column: the class chosen by the sniffed type.
-
-    Raises:
-        UnsupportedMediaError: the bytes are of a type the embedding models do not take.
-    """
-    mime = sniff_mime_type(data)
-    if mime == "text/plain":
-        try:
-            return Text(data.decode("utf-8"))
-        except UnicodeDecodeError:  # the sniffer looks at the head only
-            pass
-    elif mime == "application/pdf":
-        return PDF(data=data, mime_type=mime)
-    else:
-        major = mime.split("/", 1)[0]
-        if major == "image":
-            return Image(data=data, mime_type=mime)
-        if major == "audio":
-            return Audio(data=data, mime_type=mime)
-        if major == "video":
-            return Video(data=data, mime_type=mime)
-    raise UnsupportedMediaError(
-        f"{where} holds {mime} ({len(data)} bytes); supported are text, images, audio, video and PDF",
-        limit="mime_type",
-    )
+    return item_content_hash(item)
 
 
 def engine_url(url: str) -> str:

@@ -14,10 +14,11 @@ from sync_helpers import Pg, fast_embedder
 
 import gemini_vectors as gv
 from gemini_vectors.cli import main
+from gemini_vectors.content import part_from_bytes
 from gemini_vectors.spec import Modality
 from gemini_vectors.sync import Vectorizer
 from gemini_vectors.sync.pricing import PRICES_AS_OF, estimate_cost, price_for
-from gemini_vectors.sync.source import ColumnSpec, part_from_bytes
+from gemini_vectors.sync.source import ColumnSpec
 from gemini_vectors.testing import GeminiEmulator
 from tests import media
 
