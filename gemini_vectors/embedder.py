@@ -405,6 +405,23 @@ class Embedder:
             raise PartialEmbeddingError(dict(sorted(outcome.failures.items())), out, succeeded)
         return out
 
+    def request_contents(
+        self, items: Iterable[ItemLike], task: TaskType | str | None = None
+    ) -> tuple[list[types.Content], types.EmbedContentConfig]:
+        """The Contents and the config this embedder would send for ``items``, in input order.
+
+        For callers that send them another way, such as Gemini Batch Mode: one Content per item, the
+        task applied as this model takes it, every item checked against the model's limits first.
+
+        Raises:
+            ContentError: an item breaks a model limit.
+        """
+        calls = self._prepare(items, task, None)
+        requests = sorted((r for call in calls for r in call.requests), key=lambda r: r.index)
+        task_type = calls[0].task_type if calls else None
+        config = self._config(_Call((), task_type, None))
+        return [r.content for r in requests], config
+
     def embed_documents(
         self, items: Iterable[ItemLike], titles: Sequence[str | None] | None = None
     ) -> Matrix:

@@ -20,6 +20,7 @@ from gemini_vectors.errors import (
 )
 from gemini_vectors.retry import RetryPolicy
 from gemini_vectors.testing.gemini_emulator import GeminiEmulator
+from tests.media import png
 
 FAST_RETRY = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05)
 
@@ -237,8 +238,6 @@ async def test_async_twins_match_sync(gemini_emulator: GeminiEmulator) -> None:
 
 
 def test_interleaved_item_is_one_vector(gemini_emulator: GeminiEmulator) -> None:
-    from tests.media import png
-
     emb = Embedder(client=gemini_emulator.client(), dimensions=128)
     out = emb.embed([gv.Item(["a red square", gv.Image(data=png())]), "a red square"])
     assert out.shape == (2, 128)
@@ -267,3 +266,17 @@ def test_001_titles_are_grouped_into_as_few_calls_as_possible(gemini_emulator: G
     lone = emb.embed_documents([items[4]], titles=["B"])
     np.testing.assert_array_equal(lone[0], out[4])
     assert not np.array_equal(emb.embed_documents([items[4]], titles=["A"])[0], out[4])
+
+
+def test_request_contents_are_what_embed_sends(gemini_emulator: GeminiEmulator) -> None:
+    emb = Embedder(client=gemini_emulator.client(), dimensions=128)
+    contents, config = emb.request_contents(
+        ["a cat", gv.Item(["caption", gv.Image(data=png())])], "RETRIEVAL_DOCUMENT"
+    )
+    assert [c.parts[0].text for c in contents] == ["title: none | text: a cat", "title: none | text: caption"]  # type: ignore[index]
+    assert config.output_dimensionality == 128 and config.task_type is None
+    old = Embedder("gemini-embedding-001", 256, client=gemini_emulator.client())
+    contents, config = old.request_contents(["a cat"], "RETRIEVAL_QUERY")
+    assert contents[0].parts[0].text == "a cat" and config.task_type == "RETRIEVAL_QUERY"  # type: ignore[index]
+    with pytest.raises(ContentError, match="item 1"):
+        emb.request_contents(["ok", ""])

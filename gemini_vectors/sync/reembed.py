@@ -36,10 +36,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gemini_vectors.content import Item, check_item, to_genai_content
+from gemini_vectors.content import Item, check_item
 from gemini_vectors.errors import ConfigurationError, ContentError, EmbeddingError, SpecMismatchError
 from gemini_vectors.retry import is_retryable, server_retry_delay
-from gemini_vectors.spec import EmbeddingSpec, TaskType, apply_task_prefix
+from gemini_vectors.spec import EmbeddingSpec, TaskType
 from gemini_vectors.store import Record
 from gemini_vectors.sync.pricing import prefix_tokens
 from gemini_vectors.sync.vectorizer import SyncSummary
@@ -119,31 +119,6 @@ class ReembedSummary:
             else f"old collection {self.old} kept (drop it with --drop-old)",
         ]
         return "; ".join(p for p in parts if p) + (" (resumed)" if self.resumed else "")
-
-
-def batch_request(
-    embedder: Embedder, items: Sequence[Item]
-) -> tuple[list[types.Content], types.EmbedContentConfig]:
-    """One Content per item and the config, shaped as the Embedder shapes document requests.
-
-    gemini-embedding-2 takes the task as a text prefix on the item's first text part; gemini-embedding-001
-    takes ``taskType``. Items must be checked already (:func:`~gemini_vectors.content.check_item`).
-    """
-    from google.genai import types
-
-    task = TaskType.RETRIEVAL_DOCUMENT
-    dims = embedder.spec.dimensions
-    if embedder.model_info.task_mechanism == "prefix":
-
-        def transform(text: str) -> str:
-            return apply_task_prefix(task, text, None)
-
-        contents = [
-            to_genai_content(i, task_text_transform=transform if i.text_parts else None) for i in items
-        ]
-        return contents, types.EmbedContentConfig(output_dimensionality=dims)
-    contents = [to_genai_content(i) for i in items]
-    return contents, types.EmbedContentConfig(output_dimensionality=dims, task_type=task.value)
 
 
 def unit_vector(
@@ -371,7 +346,7 @@ class Reembedder:
     def _create(self, token: str, items: Sequence[Item]) -> str:
         from google.genai import types
 
-        contents, config = batch_request(self.embedder, items)
+        contents, config = self.embedder.request_contents(items, TaskType.RETRIEVAL_DOCUMENT)
         src = types.EmbeddingsBatchJobSource(
             inlined_requests=types.EmbedContentBatch(contents=contents, config=config)
         )
