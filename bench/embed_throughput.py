@@ -13,38 +13,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator, Sized
-from contextlib import contextmanager
+from collections.abc import Callable, Sized
 
 import numpy as np
+from _emulator import emulator_process  # type: ignore[import-not-found]
 from google import genai
 from google.genai import types
 
 from gemini_vectors import Embedder
-
-
-@contextmanager
-def emulator_process(latency: float) -> Iterator[str]:
-    """Run ``gemini_vectors.testing.serve`` in a child process; yield its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    code = (
-        "from gemini_vectors.testing import Faults, serve; "
-        f"serve(port={port}, faults=Faults(latency={latency}))"
-    )
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout is not None
-        child.stdout.readline()  # the "listening on" line: the server is up
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        child.terminate()
-        child.wait(10)
 
 
 def naive_loop(client: genai.Client, items: list[str], dimensions: int) -> np.ndarray:

@@ -15,7 +15,7 @@ import resource
 import time
 from collections.abc import Iterator
 
-from embed_throughput import emulator_process  # type: ignore[import-not-found]
+from _emulator import emulator_process  # type: ignore[import-not-found]
 from google import genai
 from google.genai import types
 

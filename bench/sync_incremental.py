@@ -13,39 +13,15 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+from _emulator import emulator_process  # type: ignore[import-not-found]
 
 import gemini_vectors as gv
 from gemini_vectors.store import Record
-
-
-@contextmanager
-def emulator_process(latency: float) -> Iterator[str]:
-    """``gemini_vectors.testing.serve`` in a child process; yields its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    code = (
-        "from gemini_vectors.testing import Faults, serve; "
-        f"serve(port={port}, faults=Faults(latency={latency}))"
-    )
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout is not None
-        child.stdout.readline()
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        child.terminate()
-        child.wait()
 
 
 def main() -> None:
