@@ -471,7 +471,8 @@ class Embedder:
     ) -> Matrix:
         """Async twin of :meth:`embed`, on the SDK's async client."""
         with self._file_uploads() as uploads:
-            calls = self._prepare(items, task, titles, uploads)
+            # reading media, checking limits and uploading large files block: keep them off the loop
+            calls = await asyncio.to_thread(self._prepare, items, task, titles, uploads)
             total = sum(len(c.requests) for c in calls)
             gate = asyncio.Semaphore(self.max_concurrency)
             result = _Outcome({}, {})

@@ -78,3 +78,25 @@ def test_a_file_that_fails_processing_is_an_upload_error(gemini_emulator: Gemini
     with uploads, pytest.raises(UploadError, match="still PROCESSING"):
         uploads.upload(gv.Image(media.png()))
     assert gemini_emulator.stats.files_stored == 0  # deleted even though it never became ACTIVE
+
+
+async def test_aembed_uploads_off_the_event_loop_and_deletes(gemini_emulator: GeminiEmulator) -> None:
+    import threading
+
+    loop_thread = threading.get_ident()
+    seen: list[int] = []
+    original = FileUploads.upload
+
+    def spying_upload(self: FileUploads, part: gv.Audio) -> gv.Audio:  # type: ignore[override]
+        seen.append(threading.get_ident())
+        return original(self, part)  # type: ignore[return-value]
+
+    FileUploads.upload = spying_upload  # type: ignore[method-assign,assignment]
+    try:
+        emb = gv.Embedder(dimensions=128, client=gemini_emulator.client(), upload_threshold_bytes=10_000)
+        vectors = await emb.aembed([gv.Audio(media.wav_signal(3, rate=4000)), "text"])
+    finally:
+        FileUploads.upload = original  # type: ignore[method-assign]
+    assert vectors.shape == (2, 128)
+    assert seen and all(ident != loop_thread for ident in seen)  # the upload ran in a worker thread
+    assert gemini_emulator.stats.uploads == 1 and gemini_emulator.stats.files_stored == 0
