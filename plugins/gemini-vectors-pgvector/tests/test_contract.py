@@ -9,6 +9,7 @@ import pytest
 import gemini_vectors as gv
 from gemini_vectors.store import VectorStore
 from gemini_vectors.testing.contract import VectorStoreContract
+from gemini_vectors_pgvector import PgVectorStore
 
 
 class TestPgVectorStore(VectorStoreContract):
@@ -18,6 +19,10 @@ class TestPgVectorStore(VectorStoreContract):
     def store(self, pg_url: str) -> Iterator[VectorStore]:
         with gv.connect(pg_url) as store:
             yield store
+
+    def test_the_suite_runs_against_this_plugin(self, store: VectorStore) -> None:
+        # the URL reaches the plugin through its entry point; never the memory:// reference store
+        assert isinstance(store, PgVectorStore)
 
 
 class TestPgVectorStoreBinaryIndex(VectorStoreContract):

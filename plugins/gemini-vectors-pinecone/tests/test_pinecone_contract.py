@@ -10,6 +10,8 @@ from gemini_vectors.store import VectorStore
 from gemini_vectors.testing.contract import VectorStoreContract
 from gv_pinecone_target import PineconeTarget
 
+from gemini_vectors_pinecone import PineconeStore
+
 
 @pytest.fixture(scope="session")
 def contract_index(pinecone_target: PineconeTarget) -> str:
@@ -25,3 +27,7 @@ class TestPineconeContract(VectorStoreContract):
     def store(self, pinecone_target: PineconeTarget, contract_index: str) -> Iterator[VectorStore]:
         with gv.connect(pinecone_target.url(contract_index), **pinecone_target.options()) as store:
             yield store
+
+    def test_the_suite_runs_against_this_plugin(self, store: VectorStore) -> None:
+        # the URL reaches the plugin through its entry point; never the memory:// reference store
+        assert isinstance(store, PineconeStore)

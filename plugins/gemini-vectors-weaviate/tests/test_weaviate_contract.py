@@ -15,3 +15,6 @@ class TestWeaviateStore(VectorStoreContract):
     @pytest.fixture
     def store(self, weaviate_store: WeaviateStore) -> VectorStore:
         return weaviate_store
+
+    def test_the_suite_runs_against_this_plugin(self, store: VectorStore) -> None:
+        assert isinstance(store, WeaviateStore)
