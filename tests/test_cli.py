@@ -44,3 +44,22 @@ def test_console_script_is_installed() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "memory" in out.stdout
+
+
+def test_readme_main_job_on_the_embedded_default_store(tmp_path: os.PathLike[str]) -> None:
+    """The README's first command: `gemini-vectors demo` with no store URL, no API key, no PostgreSQL."""
+    pytest.importorskip("gemini_vectors_pgvector", reason="the default store is the pgvector plugin's")
+    env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
+    env["XDG_DATA_HOME"] = str(tmp_path)  # a user data dir of its own: the server is created from scratch
+    out = subprocess.run(
+        [sys.executable, "-m", "gemini_vectors.cli", "demo"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "postgresql+embedded://" in out.stderr
+    assert "XDG_RUNTIME_DIR" not in out.stderr
+    assert "collection 'quickstart': 6 items" in out.stdout
+    assert os.path.isdir(os.path.join(tmp_path, "gemini-vectors", "pg"))
