@@ -111,25 +111,27 @@ def mp3(seconds: float, rate: int = 16000) -> bytes:
     return buf.getvalue()
 
 
-def video(seconds: float, *, audio: bool = False, container: str = "mp4", fps: int = 2) -> bytes:
-    """A tiny H.264 video (16x16, ``fps`` frames/s) of ``seconds``, optionally with an AAC audio track.
-
-    Args:
-        seconds: Duration of the video track.
-        audio: Add a mono AAC track of the same duration.
-        container: ``"mp4"`` or ``"mov"``.
-        fps: Frame rate; low rates keep long clips cheap to encode.
-    """
+def _encode_video(
+    seconds: float,
+    *,
+    audio: bool,
+    container: str,
+    fps: int,
+    options: dict[str, str] | None,
+    channel: int,
+    step: int,
+) -> bytes:
+    """Encode 16x16 H.264 frames whose colour ``channel`` moves by ``step`` a frame, plus optional AAC."""
     buf = io.BytesIO()
     with av.open(buf, "w", format=container) as out:
-        vstream = out.add_stream("libx264", rate=fps)
+        vstream = out.add_stream("libx264", rate=fps, options=options or {})
         vstream.width = 16
         vstream.height = 16
         vstream.pix_fmt = "yuv420p"
         astream = out.add_stream("aac", rate=8000, layout="mono") if audio else None
         pixels = np.zeros((16, 16, 3), dtype=np.uint8)
         for i in range(round(seconds * fps)):
-            pixels[:, :, 0] = (i * 7) % 256
+            pixels[:, :, channel] = (i * step) % 256
             frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
             frame.pts = i
             frame.time_base = Fraction(1, fps)
@@ -141,6 +143,18 @@ def video(seconds: float, *, audio: bool = False, container: str = "mp4", fps: i
             for packet in _encode_audio(astream, seconds, 8000):
                 out.mux(packet)
     return buf.getvalue()
+
+
+def video(seconds: float, *, audio: bool = False, container: str = "mp4", fps: int = 2) -> bytes:
+    """A tiny H.264 video (16x16, ``fps`` frames/s) of ``seconds``, optionally with an AAC audio track.
+
+    Args:
+        seconds: Duration of the video track.
+        audio: Add a mono AAC track of the same duration.
+        container: ``"mp4"`` or ``"mov"``.
+        fps: Frame rate; low rates keep long clips cheap to encode.
+    """
+    return _encode_video(seconds, audio=audio, container=container, fps=fps, options=None, channel=0, step=7)
 
 
 def pdf(pages: int) -> bytes:
@@ -194,27 +208,10 @@ def video_gop(
     libx264's default keyframe interval is 250 frames (125 s at 2 fps), too long to cut a segment on;
     cameras and phones write one every 1-2 s, as here.
     """
-    buf = io.BytesIO()
-    with av.open(buf, "w", format=container) as out:
-        vstream = out.add_stream("libx264", rate=fps, options={"g": str(gop), "keyint_min": str(gop)})
-        vstream.width = 16
-        vstream.height = 16
-        vstream.pix_fmt = "yuv420p"
-        astream = out.add_stream("aac", rate=8000, layout="mono") if audio else None
-        pixels = np.zeros((16, 16, 3), dtype=np.uint8)
-        for i in range(round(seconds * fps)):
-            pixels[:, :, 1] = (i * 11) % 256
-            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
-            frame.pts = i
-            frame.time_base = Fraction(1, fps)
-            for packet in vstream.encode(frame):
-                out.mux(packet)
-        for packet in vstream.encode(None):
-            out.mux(packet)
-        if astream is not None:
-            for packet in _encode_audio(astream, seconds, 8000):
-                out.mux(packet)
-    return buf.getvalue()
+    options = {"g": str(gop), "keyint_min": str(gop)}
+    return _encode_video(
+        seconds, audio=audio, container=container, fps=fps, options=options, channel=1, step=11
+    )
 
 
 def wav_signal(seconds: float, rate: int = 2000) -> bytes:
