@@ -706,34 +706,25 @@ class WeaviateStore(VectorStore):
         from weaviate.exceptions import WeaviateBaseError
 
         class_name = self.class_name(name)
+
+        def internal_property(name: str, data_type: DataType, description: str) -> Property:
+            # exact-match text: ids, hashes and key names are never tokenized or searched
+            return Property(
+                name=name,
+                data_type=data_type,
+                tokenization=Tokenization.FIELD,
+                index_searchable=False,
+                description=description,
+            )
+
         internal = [
-            Property(
-                name=ID_PROPERTY,
-                data_type=DataType.TEXT,
-                tokenization=Tokenization.FIELD,
-                index_searchable=False,
-                description="gemini-vectors record id",
-            ),
-            Property(
-                name=HASH_PROPERTY,
-                data_type=DataType.TEXT,
-                tokenization=Tokenization.FIELD,
-                index_searchable=False,
-                description="gemini-vectors content hash",
-            ),
-            Property(
-                name=KEYS_PROPERTY,
-                data_type=DataType.TEXT_ARRAY,
-                tokenization=Tokenization.FIELD,
-                index_searchable=False,
-                description="gemini-vectors: properties with metadata",
-            ),
-            Property(
-                name=PADDED_PROPERTY,
-                data_type=DataType.TEXT_ARRAY,
-                tokenization=Tokenization.FIELD,
-                index_searchable=False,
-                description="gemini-vectors: properties whose text has surrounding whitespace",
+            internal_property(ID_PROPERTY, DataType.TEXT, "gemini-vectors record id"),
+            internal_property(HASH_PROPERTY, DataType.TEXT, "gemini-vectors content hash"),
+            internal_property(KEYS_PROPERTY, DataType.TEXT_ARRAY, "gemini-vectors: properties with metadata"),
+            internal_property(
+                PADDED_PROPERTY,
+                DataType.TEXT_ARRAY,
+                "gemini-vectors: properties whose text has surrounding whitespace",
             ),
         ]
         try:

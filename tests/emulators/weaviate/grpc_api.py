@@ -47,6 +47,18 @@ from .filters import ENGLISH_STOPWORDS, compile_filter, tokenize
 Combination = base_search_pb2.CombinationMethod
 
 
+#: Searches that need a vectorizer module on a real server; the emulator has none and refuses them.
+_MODULE_SEARCHES = (
+    "near_text",
+    "near_image",
+    "near_audio",
+    "near_video",
+    "near_depth",
+    "near_thermal",
+    "near_imu",
+)
+
+
 def uuid_bytes(uid: str) -> bytes:
     """The id as the server sends it: the bytes of its integer value (leading zeros dropped)."""
     value = uuid_lib.UUID(uid).int
@@ -216,19 +228,7 @@ class WeaviateService(weaviate_pb2_grpc.WeaviateServicer):
         return reply
 
     def _search(self, cls: ClassState, req: search_get_pb2.SearchRequest) -> search_get_pb2.SearchReply:
-        unsupported = [
-            n
-            for n in (
-                "near_text",
-                "near_image",
-                "near_audio",
-                "near_video",
-                "near_depth",
-                "near_thermal",
-                "near_imu",
-            )
-            if req.HasField(n)
-        ]
+        unsupported = [n for n in _MODULE_SEARCHES if req.HasField(n)]
         if unsupported:
             raise UnprocessableError(
                 f"{unsupported[0]}: no vectorizer module is enabled on this server, only 'none' is available"
@@ -875,18 +875,7 @@ class WeaviateService(weaviate_pb2_grpc.WeaviateServicer):
             if req.HasField("object_limit"):
                 ranked = ranked[: req.object_limit]
             objs = [o for o, _ in ranked]
-        elif any(
-            req.HasField(n)
-            for n in (
-                "near_text",
-                "near_image",
-                "near_audio",
-                "near_video",
-                "near_depth",
-                "near_thermal",
-                "near_imu",
-            )
-        ):
+        elif any(req.HasField(n) for n in _MODULE_SEARCHES):
             raise UnprocessableError(
                 "no vectorizer module is enabled on this server, only 'none' is available"
             )
