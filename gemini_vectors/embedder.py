@@ -67,10 +67,20 @@ class _ShortResponseError(APIResponseError):
 
 @dataclass(frozen=True)
 class _Request:
+    """One checked item, ready to become one ``types.Content``.
+
+    The Content is built when its call is sent, in the worker that sends it: the first call goes out
+    while later ones are still waiting, and the media bytes of calls not yet in flight are not held.
+    """
+
     index: int
-    content: types.Content
+    item: Item
+    task_text_transform: Callable[[str], str] | None
     tokens: int
     nbytes: int
+
+    def content(self) -> types.Content:
+        return to_genai_content(self.item, task_text_transform=self.task_text_transform)
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,9 @@ class _Call:
     @property
     def tokens(self) -> int:
         return sum(r.tokens for r in self.requests)
+
+    def contents(self) -> list[types.Content]:
+        return [r.content() for r in self.requests]
 
     def halves(self) -> tuple[_Call, _Call]:
         mid = len(self.requests) // 2
@@ -227,8 +240,8 @@ class Embedder:
             if uploads is not None and threshold is not None and inline_media_bytes(item) > threshold:
                 item = uploads.offload(item, threshold)
                 stats = check_item(item, self.model_info, index, reserved_tokens=reserved)
-            content = to_genai_content(item, task_text_transform=transform)
-            requests.append((_Request(index, content, stats.estimated_tokens, stats.request_bytes), title))
+            request = _Request(index, item, transform, stats.estimated_tokens, stats.request_bytes)
+            requests.append((request, title))
         api_task = task_type.value if (task_type is not None and not by_prefix) else None
         return self._plan(
             requests, api_task, send_titles=not by_prefix and task_type is TaskType.RETRIEVAL_DOCUMENT
@@ -331,7 +344,7 @@ class Embedder:
     # -- sync driver -----------------------------------------------------------------------------
 
     def _send(self, call: _Call) -> _Outcome:
-        contents: list[types.Content] = [r.content for r in call.requests]
+        contents = call.contents()
         for attempt in range(1, self.retry.max_attempts + 1):
             time.sleep(self.limiter.reserve(call.tokens))
             try:
@@ -420,7 +433,7 @@ class Embedder:
         requests = sorted((r for call in calls for r in call.requests), key=lambda r: r.index)
         task_type = calls[0].task_type if calls else None
         config = self._config(_Call((), task_type, None))
-        return [r.content for r in requests], config
+        return [r.content() for r in requests], config
 
     def embed_documents(
         self, items: Iterable[ItemLike], titles: Sequence[str | None] | None = None
@@ -438,7 +451,8 @@ class Embedder:
     # -- async driver ----------------------------------------------------------------------------
 
     async def _asend(self, call: _Call) -> _Outcome:
-        contents: list[types.Content] = [r.content for r in call.requests]
+        # reading media files blocks: keep it off the event loop
+        contents = await asyncio.to_thread(call.contents)
         for attempt in range(1, self.retry.max_attempts + 1):
             await asyncio.sleep(self.limiter.reserve(call.tokens))
             try:
@@ -471,7 +485,7 @@ class Embedder:
     ) -> Matrix:
         """Async twin of :meth:`embed`, on the SDK's async client."""
         with self._file_uploads() as uploads:
-            # reading media, checking limits and uploading large files block: keep them off the loop
+            # checking limits (it reads media headers) and uploading large files block: keep them off the loop
             calls = await asyncio.to_thread(self._prepare, items, task, titles, uploads)
             total = sum(len(c.requests) for c in calls)
             gate = asyncio.Semaphore(self.max_concurrency)

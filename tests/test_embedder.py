@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,6 +73,30 @@ def test_payload_bound_splits_calls(gemini_emulator: GeminiEmulator) -> None:
     emb.embed(["x" * 500] * 12)
     assert gemini_emulator.stats.embed_calls > 1
     assert all(requests <= 4 for requests, _ in gemini_emulator.stats.call_sizes)
+
+
+def test_media_is_read_when_its_call_is_sent(gemini_emulator: GeminiEmulator, tmp_path: Path) -> None:
+    # Each call carries one image (the payload bound), so reading every file before the first call would
+    # hold all of their bytes at once; each is read only when its own call goes out.
+    calls_seen_at_read: list[int] = []
+
+    @dataclass(frozen=True, init=False, repr=False)
+    class WatchedImage(gv.Image):
+        def read_bytes(self) -> bytes:
+            calls_seen_at_read.append(gemini_emulator.stats.embed_calls)
+            return super().read_bytes()
+
+    paths = []
+    for i in range(4):
+        paths.append(tmp_path / f"{i}.png")
+        paths[-1].write_bytes(png(rgb=(i * 60, 30, 30)))
+    image_bytes = len(png())
+    emb = Embedder(
+        client=gemini_emulator.client(), dimensions=128, max_concurrency=1, max_call_bytes=image_bytes + 10
+    )
+    out = emb.embed([WatchedImage(path) for path in paths])
+    assert out.shape == (4, 128) and gemini_emulator.stats.embed_calls == 4
+    assert calls_seen_at_read == [0, 1, 2, 3]
 
 
 def test_faults_lose_and_shift_nothing(gemini_emulator: GeminiEmulator) -> None:
