@@ -33,8 +33,8 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=200_000)
     parser.add_argument("--dimensions", type=int, default=128)
     args = parser.parse_args()
-    with emulator_process(0.0) as base_url:
-        client = genai.Client(api_key="bench", http_options=types.HttpOptions(base_url=base_url))
+    with emulator_process(0.0) as emulator:
+        client = genai.Client(api_key="bench", http_options=types.HttpOptions(base_url=emulator.base_url))
         emb = gv.Embedder(dimensions=args.dimensions, client=client, progress=False)
         sink = CountingCollection(emb.spec)
         coll = gv.Collection(sink, emb)

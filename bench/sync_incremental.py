@@ -44,8 +44,8 @@ def main() -> None:
             with conn.cursor() as cur, cur.copy("COPY docs FROM STDIN") as copy:
                 for i in range(args.rows):
                     copy.write_row((i, f"row {i} about topic {i % 101} and {i % 37}"))
-        with emulator_process(args.latency) as base_url:
-            client = genai.Client(api_key="bench", http_options=types.HttpOptions(base_url=base_url))
+        with emulator_process(args.latency) as emulator:
+            client = genai.Client(api_key="bench", http_options=types.HttpOptions(base_url=emulator.base_url))
             emb = gv.Embedder(dimensions=768, client=client, progress=False)
             vec = gv.Vectorizer(
                 "postgresql+psycopg://" + url.split("://", 1)[1],
