@@ -28,6 +28,8 @@ Re-running is cheap and safe:
   version (its chunk count may have shrunk) are deleted.
 * A file that fails (unreadable, unsupported, or a chunk the API rejects) is reported with its path
   and reason, and the others go on. Its chunks that were stored stay, and the next run retries it.
+* With ``prune=True`` (``--prune``), the records of files that were indexed under the given paths and
+  no longer exist are deleted, so a search cannot return a deleted file.
 
 Chunks of several files are embedded together (up to ``batch_chunks`` chunks per Collection call), so
 a folder of small files costs few API calls.
@@ -114,6 +116,8 @@ class IndexReport:
     """The outcome of one indexing run, file by file, in walk order."""
 
     files: list[FileResult] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    """Sources (absolute paths) of deleted files whose records this run removed."""
 
     def _with(self, status: Status) -> list[FileResult]:
         return [f for f in self.files if f.status == status]
@@ -144,11 +148,12 @@ class IndexReport:
         return sum(f.chunks for f in self.indexed)
 
     def summary(self) -> str:
-        """One line: files indexed, unchanged, skipped and failed, and chunks stored."""
-        return (
+        """One line: files indexed, unchanged, skipped, failed and pruned, and chunks stored."""
+        line = (
             f"{len(self.indexed)} files indexed ({self.chunks_stored} chunks stored), "
             f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped, {len(self.failed)} failed"
         )
+        return line + (f", {len(self.pruned)} deleted files pruned" if self.pruned else "")
 
 
 def walk(paths: Iterable[str | os.PathLike[str]], *, include_hidden: bool = False) -> Iterator[Path]:
@@ -242,13 +247,22 @@ class Indexer:
 
     # -- the run ---------------------------------------------------------------------------------
 
-    def index(self, paths: Iterable[str | os.PathLike[str]]) -> IndexReport:
+    def index(self, paths: Iterable[str | os.PathLike[str]], *, prune: bool = False) -> IndexReport:
         """Index every file under ``paths``; returns what happened to each.
+
+        Args:
+            paths: Files and folders.
+            prune: Afterwards, delete the records of files indexed under ``paths`` that no longer exist
+                (see :meth:`prune`).
 
         Raises:
             StoreError: the store failed (nothing is retried; a re-run resumes where it stopped).
             ConfigurationError: no credentials, or another setup problem.
+            FileNotFoundError: ``prune`` and one of ``paths`` does not exist (checked before anything
+                is indexed).
         """
+        paths = list(paths)
+        roots = _prune_roots(paths) if prune else []
         files = list(walk(paths, include_hidden=self.include_hidden))
         results: dict[int, FileResult] = {}
         show = self.progress if self.progress is not None else sys.stderr.isatty()
@@ -281,7 +295,42 @@ class Indexer:
                     pending = []
             for p, result in self._flush(pending):
                 done(p.order, result)
-        return IndexReport([results[i] for i in sorted(results)])
+        pruned = self._prune_under(roots) if prune else []
+        return IndexReport([results[i] for i in sorted(results)], pruned)
+
+    def prune(self, paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+        """Delete the records of files indexed under ``paths`` that no longer exist; returns their sources.
+
+        Only records this module wrote are considered (they carry ``source`` and ``chunker``), and only
+        those whose ``source`` is one of ``paths`` or lies under one of them. A file that still exists
+        keeps its records, even if it is no longer indexed (now hidden, say). It reads the metadata of
+        every record in the collection, in slices of 1,000: one pass over the collection.
+
+        Raises:
+            FileNotFoundError: one of ``paths`` does not exist. An unmounted drive or a mistyped folder
+                must not look like a folder whose files were all deleted.
+        """
+        return self._prune_under(_prune_roots(paths))
+
+    def _prune_under(self, roots: list[Path]) -> list[str]:
+        exists: dict[str, bool] = {}
+        doomed: dict[str, list[str]] = {}
+        ids = list(self.collection.ids())  # listed in full first: deleting while a store pages is unsafe
+        for record in self._get(ids, include_vectors=False):
+            source = record.metadata.get("source")
+            if not isinstance(source, str) or "chunker" not in record.metadata:
+                continue  # not a record of this module
+            path = Path(source)
+            if not any(path == root or path.is_relative_to(root) for root in roots):
+                continue
+            if source not in exists:
+                exists[source] = path.exists()
+            if not exists[source]:
+                doomed.setdefault(source, []).append(record.id)
+        gone = [record_id for source in doomed for record_id in doomed[source]]
+        for start in range(0, len(gone), MAX_IDS_PER_GET):
+            self.collection.delete(gone[start : start + MAX_IDS_PER_GET])
+        return sorted(doomed)
 
     def _get(self, ids: list[str], *, include_vectors: bool) -> list[Record]:
         """``collection.get`` in slices a store accepts (Pinecone fetches at most 1,000 ids)."""
@@ -454,6 +503,19 @@ class Indexer:
         return out
 
 
+def _prune_roots(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    roots = []
+    for given in paths:
+        root = Path(given).expanduser()
+        if not root.exists():
+            raise FileNotFoundError(
+                f"cannot prune under {root}: it does not exist (a missing folder is not an empty one; "
+                "to drop the records of a deleted file, prune under its parent folder)"
+            )
+        roots.append(root.resolve())
+    return roots
+
+
 def _as_int(value: object) -> int | None:
     # Some stores give every number back as a float.
     if isinstance(value, bool):
@@ -473,7 +535,7 @@ def _reason(exc: ContentError, path: Path) -> str:
 
 
 def index_paths(
-    collection: Collection, paths: Iterable[str | os.PathLike[str]], **options: Any
+    collection: Collection, paths: Iterable[str | os.PathLike[str]], *, prune: bool = False, **options: Any
 ) -> IndexReport:
     """Index every file under ``paths`` into ``collection``; see :class:`Indexer` for the options."""
-    return Indexer(collection, **options).index(paths)
+    return Indexer(collection, **options).index(paths, prune=prune)

@@ -387,3 +387,80 @@ def test_progress_bar_only_on_a_terminal_or_when_asked(
     (tmp_path / "b.txt").write_text("A text about summer.")
     Indexer(coll, progress=True).index([tmp_path])
     assert "indexing" in capsys.readouterr().err
+
+
+def test_prune_deletes_the_records_of_deleted_files_only(
+    coll: gv.Collection, gemini_emulator: GeminiEmulator, tmp_path: Path
+) -> None:
+    folder, elsewhere = tmp_path / "docs", tmp_path / "other"
+    (folder / "sub").mkdir(parents=True)
+    elsewhere.mkdir()
+    (folder / "long.md").write_text(media.prose(12, seed=3))  # several chunks
+    (folder / "keep.txt").write_text("this file stays")
+    (folder / "sub" / "gone.txt").write_text("this file will be deleted")
+    (folder / "renamed.txt").write_text("renamed: its records under the old path are stale")
+    (folder / ".hidden.txt").write_text("indexed once with hidden files, not by the pruning run")
+    (elsewhere / "far.txt").write_text("indexed from another folder, then deleted")
+    Indexer(coll, max_text_tokens=300, include_hidden=True).index([folder, elsewhere])
+    indexer = Indexer(coll, max_text_tokens=300)
+    coll.add(
+        ["added by hand"],
+        ids=["manual"],
+        metadata=[{"source": str(folder / "long.md"), "name": "by-hand", "chunk_index": 0}],
+    )
+    long_chunks = len(by_name(coll)["long.md"])
+    assert long_chunks >= 3
+    before = coll.count()
+
+    (folder / "long.md").unlink()
+    (folder / "sub" / "gone.txt").unlink()
+    (folder / "renamed.txt").rename(folder / "new-name.txt")
+    (elsewhere / "far.txt").unlink()
+    gemini_emulator.stats.reset()
+    report = indexer.index([folder], prune=True)
+
+    gone = [folder / "long.md", folder / "renamed.txt", folder / "sub" / "gone.txt"]
+    assert report.pruned == sorted(str(path.resolve()) for path in gone)
+    assert "3 deleted files pruned" in report.summary()
+    assert [f.path.name for f in report.indexed] == ["new-name.txt"]
+    assert gemini_emulator.stats.embed_requests == 1
+    assert coll.count() == before - long_chunks - 1  # renamed.txt's record gave way to new-name.txt's
+    names = by_name(coll)
+    assert not {"long.md", "renamed.txt", "gone.txt"} & set(names)
+    # a file that exists stays, a deleted file outside the pruned folder stays, a record not written by
+    # the indexer stays even though its "source" names a deleted file
+    assert {"keep.txt", ".hidden.txt", "far.txt", "new-name.txt"} <= set(names)
+    assert coll.get(["manual"], include_vectors=False)
+    assert indexer.prune([folder]) == []  # nothing left to do
+
+
+def test_prune_refuses_a_path_that_is_not_there(coll: gv.Collection, tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("kept")
+    indexer = Indexer(coll)
+    indexer.index([tmp_path])
+    (tmp_path / "a.txt").unlink()
+    (tmp_path / "b.txt").write_text("new")
+    with pytest.raises(FileNotFoundError, match=r"cannot prune under .*missing"):
+        indexer.index([tmp_path, tmp_path / "missing"], prune=True)
+    [record] = coll.get(list(coll.ids()), include_vectors=False)  # refused before anything changed
+    assert record.metadata["name"] == "a.txt"
+
+
+def test_cli_index_prune(
+    gemini_env: GeminiEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("first file")
+    (folder / "b.txt").write_text("second file")
+    options = ["--collection", "c", "--store", f"memory://prune-{tmp_path.name}"]
+    args = ["index", str(folder), *options]
+    assert main([*args, "--dimensions", "128"]) == 0
+    (folder / "b.txt").unlink()
+    capsys.readouterr()
+    assert main([*args, "--prune"]) == 0
+    out, err = capsys.readouterr()
+    assert f"pruned: {(folder / 'b.txt').resolve()}: no longer exists" in err
+    assert "1 deleted files pruned" in out and "c': 1 records" in out
+    assert main(["index", str(folder), str(tmp_path / "nope"), *options, "--prune"]) == 2
+    assert "cannot prune under" in capsys.readouterr().err

@@ -41,6 +41,11 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--hidden", action="store_true", help="also index hidden files and folders")
     parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="delete the records of files indexed under PATH that no longer exist",
+    )
+    parser.add_argument(
         "--offline", action="store_true", help="use the built-in emulator even with an API key"
     )
     parser.set_defaults(func=cmd_index)
@@ -65,9 +70,15 @@ def cmd_index(args: argparse.Namespace) -> int:
         emb = gv.Embedder(model=model, dimensions=dimensions, client=client, progress=False)  # type: ignore[arg-type]
         collection = store.collection(args.collection, embedder=emb)
         indexer = Indexer(collection, max_text_tokens=args.max_tokens, include_hidden=args.hidden)
-        report = indexer.index(args.paths)
+        try:
+            report = indexer.index(args.paths, prune=args.prune)
+        except FileNotFoundError as exc:  # --prune under a path that is not there
+            print(f"gemini-vectors: error: {exc}", file=sys.stderr)
+            return 2
         for result in report.skipped + report.failed:
             print(f"{result.status}: {result.path}: {result.reason}", file=sys.stderr)
+        for source in report.pruned:
+            print(f"pruned: {source}: no longer exists", file=sys.stderr)
         print(report.summary())
         print(f"collection {collection.name!r}: {collection.count()} records ({collection.spec.describe()})")
     return 1 if report.failed else 0
