@@ -6,6 +6,8 @@ from gemini_vectors.collection import Collection
 from gemini_vectors.content import PDF, Audio, Image, Item, Text, Video
 from gemini_vectors.embedder import Embedder
 from gemini_vectors.errors import (
+    APIResponseError,
+    ArgumentError,
     CollectionNotFoundError,
     ConfigurationError,
     ContentError,
@@ -14,6 +16,8 @@ from gemini_vectors.errors import (
     GeminiVectorsError,
     MetadataError,
     PartialEmbeddingError,
+    PluginError,
+    RateLimitError,
     SpecMismatchError,
     StoreError,
     UnknownModelError,
@@ -23,6 +27,7 @@ from gemini_vectors.errors import (
 )
 from gemini_vectors.filters import parse_filter
 from gemini_vectors.plugins import connect
+from gemini_vectors.retry import RetryPolicy
 from gemini_vectors.spec import EmbeddingSpec, ModelInfo, TaskType, get_model, known_models, register_model
 from gemini_vectors.store import Match, Record, StoreCollection, VectorStore
 from gemini_vectors.sync import Vectorizer
@@ -31,6 +36,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PDF",
+    "APIResponseError",
+    "ArgumentError",
     "Audio",
     "Collection",
     "CollectionNotFoundError",
@@ -47,7 +54,10 @@ __all__ = [
     "MetadataError",
     "ModelInfo",
     "PartialEmbeddingError",
+    "PluginError",
+    "RateLimitError",
     "Record",
+    "RetryPolicy",
     "SpecMismatchError",
     "StoreCollection",
     "StoreError",

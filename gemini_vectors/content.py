@@ -27,8 +27,10 @@ Design choices:
   marked internal), and PyAV is only an optional extra that decodes far more than a header read needs.
   Image headers (PNG chunk CRCs, JPEG markers) are checked with the stdlib, so a corrupt image is caught
   here rather than by a 400 from the API.
-- **Text tokens are over-estimated** as ``ceil(utf-8 bytes / 3)``: English runs about 4 bytes per token
-  and CJK about 3 bytes per token, so the estimate errs on the side of rejecting before the API would.
+- **Text tokens are over-estimated** (:func:`estimate_tokens`) as the larger of ``ceil(utf-8 bytes / 3)``
+  and the count of words and punctuation marks: English runs about 4 bytes per token and CJK about 3, and
+  most punctuation marks take a token each, so the estimate errs on the side of rejecting before the API
+  would.
   Pass ``count_tokens=`` to :func:`check_item` for an exact count. Only text tokens are checked against
   ``max_input_tokens``: Google publishes no token accounting for media in the embedding models, and the
   generative models' rates (258 tokens per video frame) would reject legal 128-second videos. Media
@@ -853,9 +855,10 @@ def _check_item(
             _measure_part(p, j, model, index, acc)
 
     if text_tokens > model.max_input_tokens:
-        how = "counted" if count_tokens else "estimated as ceil(utf-8 bytes / 3)"
+        how = "counted" if count_tokens else "estimated as the larger of utf-8 bytes / 3 and words + marks"
+        prefix = f", {reserved_tokens} of them the task prefix and title" if reserved_tokens else ""
         raise ContentError(
-            f"the text has about {text_tokens} tokens ({how}), but {name} accepts at most "
+            f"the text has about {text_tokens} tokens ({how}{prefix}), but {name} accepts at most "
             f"{model.max_input_tokens} input tokens (limit {LIMIT_INPUT_TOKENS}); split it into chunks",
             index=index,
             limit=LIMIT_INPUT_TOKENS,

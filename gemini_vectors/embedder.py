@@ -24,7 +24,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
@@ -36,9 +36,19 @@ from google.genai import errors as genai_errors
 from google.genai import types
 from tqdm.auto import tqdm
 
-from gemini_vectors.content import Item, Part, as_item, check_item, estimate_tokens, to_genai_content
+from gemini_vectors.arguments import check_count, expect_items, expect_many
+from gemini_vectors.content import (
+    Item,
+    ItemStats,
+    Part,
+    as_item,
+    check_item,
+    estimate_tokens,
+    to_genai_content,
+)
 from gemini_vectors.errors import (
     APIResponseError,
+    ArgumentError,
     ConfigurationError,
     EmbeddingError,
     PartialEmbeddingError,
@@ -166,12 +176,12 @@ class Embedder:
     ) -> None:
         self.model_info: ModelInfo = get_model(model)
         self.spec = EmbeddingSpec.for_model(self.model_info.name, dimensions)
-        if max_concurrency < 1:
-            raise ConfigurationError(f"max_concurrency must be at least 1, got {max_concurrency}")
-        self.max_concurrency = max_concurrency
+        self.max_concurrency = check_count(max_concurrency, "max_concurrency", error=ConfigurationError)
         self.retry = retry or RetryPolicy()
-        self.max_call_bytes = max_call_bytes
+        self.max_call_bytes = check_count(max_call_bytes, "max_call_bytes", error=ConfigurationError)
         self.progress = progress
+        if upload_threshold_bytes is not None:
+            check_count(upload_threshold_bytes, "upload_threshold_bytes", minimum=0, error=ConfigurationError)
         self.upload_threshold_bytes = upload_threshold_bytes
         self.limiter = RateLimiter(rpm=rpm, tpm=tpm)
         self._client = client if client is not None else self._build_client(api_key, vertexai)
@@ -213,6 +223,56 @@ class Embedder:
 
     # -- request shaping -------------------------------------------------------------------------
 
+    def _checked(
+        self,
+        items: Iterable[ItemLike],
+        task: TaskType | str | None,
+        titles: Sequence[str | None] | None,
+    ) -> Iterator[tuple[int, Item, str | None, Callable[[str], str] | None, int, ItemStats]]:
+        """Check every item against the model's limits: ``(index, item, title, transform, reserved, stats)``.
+
+        ``transform`` is the task prefix for the item's text, and ``reserved`` its token estimate.
+        """
+        expect_items(items)
+        task_type = TaskType.parse(task) if task is not None else None
+        checked = [_item_at(index, x) for index, x in enumerate(items)]
+        if titles is not None:
+            expect_many(titles, "titles", of="titles (str or None)")
+            titles = list(titles)
+            if task_type is not TaskType.RETRIEVAL_DOCUMENT:
+                raise ArgumentError(f"titles are for documents (task RETRIEVAL_DOCUMENT), not task={task!r}")
+            if len(titles) != len(checked):
+                raise ArgumentError(f"got {len(titles)} titles for {len(checked)} items")
+            for index, title in enumerate(titles):
+                if title is not None and not isinstance(title, str):
+                    raise ArgumentError(f"item {index}: a title must be a str or None, got {title!r}")
+        by_prefix = self.model_info.task_mechanism == "prefix"
+        for index, item in enumerate(checked):
+            title = titles[index] if titles is not None else None
+            transform: Callable[[str], str] | None = None
+            reserved = 0
+            if by_prefix and task_type is not None and item.text_parts:
+                transform = _prefixer(task_type, title)
+                reserved = estimate_tokens(transform(""))  # the prefix counts against the token limit
+            stats = check_item(item, self.model_info, index, reserved_tokens=reserved)
+            yield index, item, title, transform, reserved, stats
+
+    def check(
+        self,
+        items: Iterable[ItemLike],
+        task: TaskType | str | None = None,
+        *,
+        titles: Sequence[str | None] | None = None,
+    ) -> None:
+        """Check ``items`` (and ``titles``) as :meth:`embed` would, without sending anything.
+
+        Raises:
+            ContentError: an item breaks a model limit; the error names its index.
+            ArgumentError: the arguments have the wrong shape (a lone string, fewer titles than items).
+        """
+        for _ in self._checked(items, task, titles):
+            pass
+
     def _prepare(
         self,
         items: Iterable[ItemLike],
@@ -222,19 +282,8 @@ class Embedder:
     ) -> list[_Call]:
         """Check every item against the model's limits, then group the requests into calls."""
         task_type = TaskType.parse(task) if task is not None else None
-        checked = [as_item(x) for x in items]
-        if titles is not None and len(titles) != len(checked):
-            raise ValueError(f"got {len(titles)} titles for {len(checked)} items")
-        by_prefix = self.model_info.task_mechanism == "prefix"
         requests: list[tuple[_Request, str | None]] = []
-        for index, item in enumerate(checked):
-            title = titles[index] if titles is not None else None
-            transform: Callable[[str], str] | None = None
-            reserved = 0
-            if by_prefix and task_type is not None and item.text_parts:
-                transform = _prefixer(task_type, title)
-                reserved = estimate_tokens(transform(""))  # the prefix counts against the token limit
-            stats = check_item(item, self.model_info, index, reserved_tokens=reserved)
+        for index, item, title, transform, reserved, stats in self._checked(items, task_type, titles):
             # --- large media through the File API (uploads.py); deleted when the embed call ends ---
             threshold = self.upload_threshold_bytes
             if uploads is not None and threshold is not None and inline_media_bytes(item) > threshold:
@@ -242,6 +291,7 @@ class Embedder:
                 stats = check_item(item, self.model_info, index, reserved_tokens=reserved)
             request = _Request(index, item, transform, stats.estimated_tokens, stats.request_bytes)
             requests.append((request, title))
+        by_prefix = self.model_info.task_mechanism == "prefix"
         api_task = task_type.value if (task_type is not None and not by_prefix) else None
         return self._plan(
             requests, api_task, send_titles=not by_prefix and task_type is TaskType.RETRIEVAL_DOCUMENT
@@ -521,6 +571,13 @@ class Embedder:
     def _progress_bar(self, total: int, calls: int) -> tqdm[Any]:
         show = self.progress if self.progress is not None else (calls > 1 and sys.stderr.isatty())
         return tqdm(total=total, unit="item", desc=f"embedding ({self.model})", disable=not show, leave=False)
+
+
+def _item_at(index: int, x: ItemLike) -> Item:
+    try:
+        return as_item(x)
+    except TypeError as exc:
+        raise ArgumentError(f"item {index}: {exc}") from None
 
 
 def _prefixer(task: TaskType, title: str | None) -> Callable[[str], str]:

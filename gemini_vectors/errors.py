@@ -26,6 +26,11 @@ class ConfigurationError(GeminiVectorsError, ValueError):
     """A setting is missing or invalid (unknown model, dimensions out of range, no API key...)."""
 
 
+class ArgumentError(GeminiVectorsError, ValueError, TypeError):
+    """An argument has the wrong shape or is out of range: a lone string where a list belongs, ``k=0``,
+    fewer ids than items. Also a ValueError and a TypeError, so code written for the builtins works."""
+
+
 class UnknownModelError(ConfigurationError, LookupError):
     """The model name is not in the model table."""
 
@@ -41,8 +46,15 @@ class ContentError(GeminiVectorsError, ValueError):
     def __init__(self, message: str, *, index: int | None = None, limit: str | None = None) -> None:
         where = f"item {index}: " if index is not None else ""
         super().__init__(where + message)
+        self.detail = message
         self.index = index
         self.limit = limit
+
+    def at(self, index: int) -> ContentError:
+        """The same error for the item at ``index`` of a larger input (same class, detail and limit)."""
+        moved = type(self).__new__(type(self))
+        ContentError.__init__(moved, self.detail, index=index, limit=self.limit)
+        return moved
 
 
 class UnsupportedMediaError(ContentError):

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pluggy
 
 from gemini_vectors import hookspecs
-from gemini_vectors.errors import PluginError, UnknownStoreError
+from gemini_vectors.errors import ArgumentError, PluginError, UnknownStoreError
 from gemini_vectors.hookspecs import StoreFactory
 from gemini_vectors.spec import EmbeddingSpec
 from gemini_vectors.store import VectorStore
@@ -226,6 +226,8 @@ def connect(url: str | None = None, **options: Any) -> VectorStore:
         UnknownStoreError: no installed plugin serves the scheme; the message lists the known schemes and
             the distribution to install.
     """
+    if url is not None and not isinstance(url, str):
+        raise ArgumentError(f"connect() takes a URL string, got {type(url).__name__}")
     target = DEFAULT_URL if url is None else url
     scheme = _scheme_of(target)
     registry = get_registry()

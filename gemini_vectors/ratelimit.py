@@ -14,6 +14,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from gemini_vectors.arguments import check_count
+from gemini_vectors.errors import ConfigurationError
+
 WINDOW_SECONDS = 60.0
 
 
@@ -27,10 +30,9 @@ class RateLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if rpm is not None and rpm < 1:
-            raise ValueError(f"rpm must be at least 1, got {rpm}")
-        if tpm is not None and tpm < 1:
-            raise ValueError(f"tpm must be at least 1, got {tpm}")
+        for name, value in (("rpm", rpm), ("tpm", tpm)):
+            if value is not None:
+                check_count(value, name, error=ConfigurationError)
         self.rpm = rpm
         self.tpm = tpm
         self._clock = clock

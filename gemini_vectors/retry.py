@@ -14,6 +14,9 @@ from typing import Any
 
 from google.genai import errors as genai_errors
 
+from gemini_vectors.arguments import check_count
+from gemini_vectors.errors import ConfigurationError
+
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
     found: list[type[BaseException]] = [ConnectionError, TimeoutError]
@@ -48,6 +51,13 @@ class RetryPolicy:
     max_attempts: int = 8
     base_delay: float = 0.5
     max_delay: float = 60.0
+
+    def __post_init__(self) -> None:
+        check_count(self.max_attempts, "max_attempts", error=ConfigurationError)
+        if self.base_delay < 0 or self.max_delay < 0:
+            raise ConfigurationError(
+                f"delays must not be negative, got base_delay={self.base_delay}, max_delay={self.max_delay}"
+            )
 
     def backoff(
         self, attempt: int, server_hint: float | None = None, rng: random.Random | None = None

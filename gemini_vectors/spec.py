@@ -11,12 +11,19 @@ import enum
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from gemini_vectors.errors import ConfigurationError, UnknownModelError
 
 TaskMechanism = Literal["prefix", "task_type"]
 """How a model learns the task: ``prefix`` puts it into the text, ``task_type`` sends the API field."""
+
+
+def _check_mechanism(value: object, where: str) -> None:
+    known = get_args(TaskMechanism)
+    if value not in known:
+        raise ConfigurationError(f"{where}: task_mechanism must be one of {known}, got {value!r}")
+
 
 Modality = Literal["text", "image", "audio", "video", "pdf"]
 
@@ -38,6 +45,8 @@ class TaskType(enum.StrEnum):
         """Return the task for a name such as ``"retrieval_query"``; an unknown name lists the known."""
         if isinstance(value, TaskType):
             return value
+        if not isinstance(value, str):
+            raise ConfigurationError(f"a task type is a TaskType or its name, got {value!r}")
         try:
             return cls(value.strip().upper())
         except ValueError:
@@ -93,6 +102,18 @@ class ModelInfo:
     max_video_seconds_with_audio: float = 0.0
     mime_types: Mapping[Modality, frozenset[str]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        _check_mechanism(self.task_mechanism, f"model {self.name!r}")
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigurationError(f"a model's name is a non-empty str, got {self.name!r}")
+        if not 1 <= self.min_dimensions <= self.default_dimensions <= self.max_dimensions:
+            raise ConfigurationError(
+                f"model {self.name!r}: dimensions must satisfy 1 <= min <= default <= max, got "
+                f"{self.min_dimensions} <= {self.default_dimensions} <= {self.max_dimensions}"
+            )
+        if self.max_input_tokens < 1:
+            raise ConfigurationError(f"model {self.name!r}: max_input_tokens must be at least 1")
+
     def accepts(self, modality: Modality) -> bool:
         """Whether the model embeds content of this modality."""
         return modality in self.modalities
@@ -145,6 +166,8 @@ def register_model(info: ModelInfo, *, replace: bool = False) -> None:
     Raises:
         ConfigurationError: the name is taken and ``replace`` is false.
     """
+    if not isinstance(info, ModelInfo):
+        raise ConfigurationError(f"register_model() takes a ModelInfo, got {type(info).__name__}")
     if info.name in _MODELS and not replace:
         raise ConfigurationError(f"model {info.name!r} is already known; pass replace=True to redefine it")
     _MODELS[info.name] = info
@@ -161,6 +184,8 @@ def get_model(name: str) -> ModelInfo:
     Raises:
         UnknownModelError: the name is unknown; the message lists the known names and how to add one.
     """
+    if not isinstance(name, str):
+        raise UnknownModelError(f"a model name is a str, got {name!r}; known models: {', '.join(_MODELS)}")
     key = name.removeprefix("models/")
     try:
         return _MODELS[key]
@@ -189,6 +214,13 @@ class EmbeddingSpec:
     task_mechanism: TaskMechanism
     normalized: bool = True
     dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model:
+            raise ConfigurationError(f"a spec's model is a non-empty str, got {self.model!r}")
+        if isinstance(self.dimensions, bool) or not isinstance(self.dimensions, int) or self.dimensions < 1:
+            raise ConfigurationError(f"a spec's dimensions are a positive integer, got {self.dimensions!r}")
+        _check_mechanism(self.task_mechanism, "a spec")
 
     @classmethod
     def for_model(cls, model: str, dimensions: int | None = None) -> EmbeddingSpec:
@@ -236,8 +268,16 @@ class EmbeddingSpec:
             )
         except KeyError as exc:
             raise ConfigurationError(f"stored embedding spec lacks {exc.args[0]!r}: {dict(data)!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"stored embedding spec is malformed ({exc}): {dict(data)!r}") from None
 
     @classmethod
     def from_json(cls, text: str) -> EmbeddingSpec:
         """Rebuild a spec stored with :meth:`to_json`."""
-        return cls.from_dict(json.loads(text))
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ConfigurationError(f"stored embedding spec is not JSON ({exc}): {text[:200]!r}") from None
+        if not isinstance(data, Mapping):
+            raise ConfigurationError(f"stored embedding spec is not a JSON object: {text[:200]!r}")
+        return cls.from_dict(data)

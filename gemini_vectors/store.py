@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from gemini_vectors.errors import CollectionNotFoundError, SpecMismatchError
+from gemini_vectors.errors import ArgumentError, CollectionNotFoundError, SpecMismatchError
 from gemini_vectors.filters import Filter, MetadataValue
 from gemini_vectors.spec import EmbeddingSpec
 
@@ -34,15 +34,18 @@ def as_vector(values: Any, dimensions: int | None = None, *, what: str = "vector
     """Convert ``values`` to a 1-d float32 array, checking its length and that it is finite.
 
     Raises:
-        ValueError: wrong shape, wrong length, or a NaN/inf element.
+        ArgumentError: not numbers, wrong shape, wrong length, or a NaN/inf element (also a ValueError).
     """
-    arr = np.asarray(values, dtype=np.float32)
+    try:
+        arr = np.asarray(values, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ArgumentError(f"{what} must be a sequence of numbers ({exc})") from None
     if arr.ndim != 1:
-        raise ValueError(f"{what} must be one-dimensional, got shape {arr.shape}")
+        raise ArgumentError(f"{what} must be one-dimensional, got shape {arr.shape}")
     if dimensions is not None and arr.shape[0] != dimensions:
-        raise ValueError(f"{what} has {arr.shape[0]} dimensions, the collection's spec has {dimensions}")
+        raise ArgumentError(f"{what} has {arr.shape[0]} dimensions, the collection's spec has {dimensions}")
     if not np.isfinite(arr).all():
-        raise ValueError(f"{what} contains NaN or infinite values")
+        raise ArgumentError(f"{what} contains NaN or infinite values")
     return arr
 
 
@@ -231,9 +234,16 @@ class VectorStore(ABC):
             SpecMismatchError: the stored spec differs from the embedder's; nothing was written.
         """
         from gemini_vectors.collection import Collection
+        from gemini_vectors.embedder import Embedder as _Embedder
 
+        if embedder is not None and not isinstance(embedder, _Embedder):
+            raise ArgumentError(f"embedder= takes a gemini_vectors.Embedder, got {type(embedder).__name__}")
+        if spec is not None and not isinstance(spec, EmbeddingSpec):
+            raise ArgumentError(f"spec= takes an EmbeddingSpec, got {type(spec).__name__}")
+        if not isinstance(name, str) or not name:
+            raise ArgumentError(f"a collection name is a non-empty str, got {name!r}")
         if embedder is not None and spec is not None and embedder.spec != spec:
-            raise ValueError(f"embedder makes {embedder.spec.describe()} vectors, but spec={spec.describe()}")
+            raise SpecMismatchError(name, spec, embedder.spec)
         backend = self.open_collection(name, embedder.spec if embedder is not None else spec, create=create)
         return Collection(backend, embedder)
 

@@ -14,6 +14,7 @@ import gemini_vectors as gv
 from gemini_vectors.embedder import Embedder
 from gemini_vectors.errors import (
     APIResponseError,
+    ArgumentError,
     ConfigurationError,
     ContentError,
     EmbeddingError,
@@ -306,3 +307,53 @@ def test_request_contents_are_what_embed_sends(gemini_emulator: GeminiEmulator) 
     assert contents[0].parts[0].text == "a cat" and config.task_type == "RETRIEVAL_QUERY"  # type: ignore[index]
     with pytest.raises(ContentError, match="item 1"):
         emb.request_contents(["ok", ""])
+
+
+def test_arguments_of_the_wrong_shape_are_refused_before_sending(gemini_emulator: GeminiEmulator) -> None:
+    emb = Embedder(client=gemini_emulator.client(), dimensions=128)
+    cases = [
+        (lambda: emb.embed("a string"), "items takes a list of items, got one str"),
+        (lambda: emb.embed(b"xy"), "got one bytes"),
+        (lambda: emb.embed({"a": 1}), "got a mapping"),
+        (lambda: emb.embed(gv.Item(["a", "b"])), "got one Item"),
+        (lambda: emb.embed(gv.Image(data=png())), "got one Image"),
+        (lambda: emb.embed(["fine", None]), "item 1: expected a str"),
+        (lambda: emb.embed(["fine", 123]), "item 1: expected a str"),
+        (lambda: emb.embed_documents(["a", "b"], titles="ab"), "titles takes a list"),
+        (lambda: emb.embed_documents(["a", "b"], titles=["t", b"x"]), "item 1: a title must be a str"),
+        (lambda: emb.embed_documents(["a", "b"], titles=["t"]), "got 1 titles for 2 items"),
+        (lambda: emb.embed(["a"], titles=["t"]), "titles are for documents"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ArgumentError, match=message):
+            call()
+    with pytest.raises(ConfigurationError, match="a task type is a TaskType or its name"):
+        emb.embed(["a"], task=123)  # type: ignore[arg-type]
+    assert gemini_emulator.stats.embed_calls == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_concurrency": 0}, "max_concurrency must be at least 1"),
+        ({"max_concurrency": "4"}, "max_concurrency must be an integer"),
+        ({"max_concurrency": 2.5}, "max_concurrency must be an integer"),
+        ({"max_call_bytes": -1}, "max_call_bytes must be at least 1"),
+        ({"upload_threshold_bytes": -1}, "upload_threshold_bytes must be at least 0"),
+        ({"rpm": 0}, "rpm must be at least 1"),
+        ({"tpm": 0}, "tpm must be at least 1"),
+        ({"model": None}, "a model name is a str"),
+    ],
+)
+def test_settings_are_checked(
+    gemini_emulator: GeminiEmulator, options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Embedder(client=gemini_emulator.client(), **options)  # type: ignore[arg-type]
+
+
+def test_retry_policy_needs_an_attempt() -> None:
+    with pytest.raises(ConfigurationError, match="max_attempts must be at least 1"):
+        RetryPolicy(max_attempts=0)
+    with pytest.raises(ConfigurationError, match="must not be negative"):
+        RetryPolicy(base_delay=-1)
