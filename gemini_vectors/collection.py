@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from typing import Any
 
 import numpy as np
 
+from gemini_vectors.arguments import check_count, check_record_id, expect_items, expect_many
 from gemini_vectors.content import as_item
 from gemini_vectors.embedder import Embedder, ItemLike
-from gemini_vectors.errors import ConfigurationError, PartialEmbeddingError, SpecMismatchError
+from gemini_vectors.errors import (
+    ArgumentError,
+    ConfigurationError,
+    ContentError,
+    MetadataError,
+    PartialEmbeddingError,
+    SpecMismatchError,
+)
 from gemini_vectors.filters import FilterLike, parse_filter, validate_metadata
 from gemini_vectors.spec import EmbeddingSpec, TaskType
 from gemini_vectors.store import Match, Record, StoreCollection, Vector, as_vector
@@ -90,21 +98,43 @@ class Collection:
         Items without ids get ids derived from their content. Items whose content is already stored
         under their id are not embedded again.
 
+        When every argument has a length (lists, tuples), the whole call is checked before anything is
+        embedded or written: the lengths, the ids (unique within the call), the metadata and every item
+        against the model's limits. Items from a generator are checked one chunk at a time, so an error
+        may come after earlier chunks were stored; its notes say which.
+
         Raises:
-            ContentError: an item breaks a model limit (nothing of its chunk was sent).
-            MetadataError: metadata uses a value no backend can store.
+            ContentError: an item breaks a model limit; ``index`` is its position in ``items``.
+            MetadataError: an id is empty, not a string or repeated, or metadata holds a value no
+                backend can store; the message names the item.
+            ArgumentError: the arguments have the wrong shape (a lone string, fewer ids than items).
             PartialEmbeddingError: the API rejected some items; the rest were stored. Failures are keyed
                 by the item's position in ``items``.
         """
         embedder = self._need_embedder()
+        expect_items(items)
+        columns = (("ids", ids, "ids"), ("metadata", metadata, "mappings"), ("titles", titles, "titles"))
+        for name, value, of in columns:
+            if value is not None:
+                expect_many(value, name, of=of)
+        if all(isinstance(v, Sized) for v in (items, ids, metadata, titles) if v is not None):
+            self._check_call(embedder, items, ids, metadata, titles)  # type: ignore[arg-type]
         all_ids: list[str] = []
         failures: dict[int, str] = {}
         offset = 0
-        for chunk in _chunks(items, ids, metadata, titles, self.chunk_size):
-            chunk_ids, chunk_failures = self._add_chunk(embedder, chunk, offset)
-            all_ids.extend(chunk_ids)
-            failures.update(chunk_failures)
-            offset += len(chunk)
+        try:
+            for chunk in _chunks(items, ids, metadata, titles, self.chunk_size):
+                chunk_ids, chunk_failures = self._add_chunk(embedder, chunk, offset)
+                all_ids.extend(chunk_ids)
+                failures.update(chunk_failures)
+                offset += len(chunk)
+        except Exception as exc:
+            if offset:
+                exc.add_note(
+                    f"items 0..{offset - 1} of this add() were stored before the error; adding them again "
+                    "does not embed them again"
+                )
+            raise
         if failures:
             n = len(all_ids)
             succeeded = np.ones(n, dtype=bool)
@@ -115,25 +145,42 @@ class Collection:
 
     upsert = add
 
+    def _check_call(
+        self,
+        embedder: Embedder,
+        items: Sequence[ItemLike],
+        ids: Sequence[str] | None,
+        metadata: Sequence[Mapping[str, Any] | None] | None,
+        titles: Sequence[str | None] | None,
+    ) -> None:
+        """Check a whole add() whose arguments all have a length, before anything is embedded."""
+        for name, value in (("ids", ids), ("metadata", metadata), ("titles", titles)):
+            if value is not None and len(value) != len(items):
+                raise ArgumentError(f"got {len(value)} {name} for {len(items)} items")
+        if ids is not None:
+            _check_ids(ids, given=[True] * len(ids), offset=0)
+        if metadata is not None:
+            for index, meta in enumerate(metadata):
+                _check_metadata(meta, index)
+        embedder.check(items, TaskType.RETRIEVAL_DOCUMENT, titles=titles)
+
     def _add_chunk(
         self,
         embedder: Embedder,
         chunk: list[tuple[ItemLike, str | None, Mapping[str, Any] | None, str | None]],
         offset: int,
     ) -> tuple[list[str], dict[int, str]]:
-        hashes = [item_content_hash(item, title) for item, _, _, title in chunk]
+        for pos, (_, _, _, title) in enumerate(chunk):
+            if title is not None and not isinstance(title, str):
+                raise ArgumentError(f"item {offset + pos}: a title must be a str or None, got {title!r}")
+        hashes = [_content_hash(item, title, offset + pos) for pos, (item, _, _, title) in enumerate(chunk)]
         ids = [
             given if given is not None else content_id(h)
             for (_, given, _, _), h in zip(chunk, hashes, strict=True)
         ]
-        for pos, i in enumerate(ids):
-            if not isinstance(i, str) or not i:
-                raise ValueError(f"item {offset + pos}: ids must be non-empty strings, got {i!r}")
-        metas = [
-            validate_metadata(meta or {}, where=f"metadata of item {offset + pos}")
-            for pos, (_, _, meta, _) in enumerate(chunk)
-        ]
-        # the last occurrence of an id in a chunk wins, as in the store; embed it once
+        _check_ids(ids, given=[given is not None for _, given, _, _ in chunk], offset=offset)
+        metas = [_check_metadata(meta, offset + pos) for pos, (_, _, meta, _) in enumerate(chunk)]
+        # an item given twice without an id has the same content, hence the same id: embed it once
         last = {i: pos for pos, i in enumerate(ids)}
         stored = self.backend.content_hashes(list(last))
         to_embed = [pos for i, pos in last.items() if stored.get(i) != hashes[pos]]
@@ -149,6 +196,11 @@ class Collection:
             except PartialEmbeddingError as exc:
                 vectors, ok = exc.vectors, list(exc.succeeded)
                 failures = {offset + to_embed[j]: reason for j, reason in exc.failures.items()}
+            except ContentError as exc:
+                if exc.index is None:
+                    raise
+                # the embedder counted in the items it was given; name the item by its place in add()
+                raise exc.at(offset + to_embed[exc.index]).with_traceback(exc.__traceback__) from None
             records.extend(
                 Record(ids[pos], vectors[j], metas[pos], hashes[pos])
                 for j, pos in enumerate(to_embed)
@@ -171,24 +223,29 @@ class Collection:
         """Store records whose vectors were made elsewhere under this collection's spec."""
         dims = self.spec.dimensions
         checked = []
-        for r in records:
+        expect_many(records, "records", of="Records")
+        for index, r in enumerate(records):
+            check_record_id(r.id, f"record {index}")
             vec = as_vector(r.vector, dims, what=f"vector of {r.id!r}")
             norm = float(np.linalg.norm(vec))
             if norm == 0:
-                raise ValueError(f"vector of {r.id!r} is all zeros")
-            checked.append(Record(r.id, vec / norm, validate_metadata(r.metadata), r.content_hash))
+                raise ArgumentError(f"vector of {r.id!r} is all zeros")
+            metadata = _check_metadata(r.metadata, index, what="record")
+            checked.append(Record(r.id, vec / norm, metadata, r.content_hash))
         self.backend.upsert(checked)
 
     # -- reading ---------------------------------------------------------------------------------
 
     def _query_vector(self, query: ItemLike | Vector | Sequence[float], task: TaskType | str) -> Vector:
         if isinstance(query, np.ndarray) or (
-            isinstance(query, list | tuple) and query and all(isinstance(x, int | float) for x in query)
+            isinstance(query, list | tuple)
+            and query
+            and all(isinstance(x, int | float | np.number) and not isinstance(x, bool) for x in query)
         ):
             vec = as_vector(query, self.spec.dimensions, what="query vector")
             norm = float(np.linalg.norm(vec))
             if norm == 0:
-                raise ValueError("query vector is all zeros")
+                raise ArgumentError("query vector is all zeros")
             return vec / norm
         return self._need_embedder().embed_query(query, task)  # type: ignore[arg-type]
 
@@ -210,15 +267,19 @@ class Collection:
             task: The task the query is embedded for.
             include_vectors: Return each match's stored vector too.
         """
+        check_count(k, "k")
         flt = parse_filter(filter)
         return self.backend.query(self._query_vector(query, task), k, flt, include_vectors=include_vectors)
 
     def get(self, ids: Sequence[str], *, include_vectors: bool = True) -> list[Record]:
         """The stored records with these ids, in the order asked; unknown ids are left out."""
+        expect_many(ids, "ids", of="ids")
         return self.backend.get(ids, include_vectors=include_vectors)
 
     def delete(self, ids: Sequence[str] | None = None, filter: FilterLike | None = None) -> None:
-        """Delete records by id and/or by filter."""
+        """Delete records by id and/or by filter (neither: nothing is deleted)."""
+        if ids is not None:
+            expect_many(ids, "ids", of="ids")
         self.backend.delete(ids=ids, filter=parse_filter(filter))
 
     def count(self) -> int:
@@ -234,6 +295,38 @@ class Collection:
         self.backend.drop()
 
 
+def _content_hash(item: ItemLike, title: str | None, index: int) -> str:
+    try:
+        return item_content_hash(item, title)
+    except ContentError as exc:
+        raise exc.at(index) from exc
+    except TypeError as exc:
+        raise ArgumentError(f"item {index}: {exc}") from None
+    except OSError as exc:
+        raise ContentError(f"cannot be read: {exc}", index=index, limit="readable") from exc
+
+
+def _check_ids(ids: Sequence[str], *, given: Sequence[bool], offset: int) -> None:
+    """Every id a valid record id; a given id not repeated (a derived one repeats for equal content)."""
+    first: dict[str, int] = {}
+    for pos, (record_id, was_given) in enumerate(zip(ids, given, strict=True)):
+        check_record_id(record_id, f"item {offset + pos}")
+        if was_given and record_id in first:
+            raise MetadataError(
+                f"item {offset + pos}: id {record_id!r} is also the id of item {offset + first[record_id]}; "
+                "ids must be unique within one add()"
+            )
+        first.setdefault(record_id, pos)
+
+
+def _check_metadata(meta: object, index: int, *, what: str = "item") -> dict[str, Any]:
+    if meta is None:
+        return {}
+    if not isinstance(meta, Mapping):
+        raise MetadataError(f"{what} {index}: metadata must be a mapping or None, got {type(meta).__name__}")
+    return validate_metadata(meta, where=f"metadata of {what} {index}")
+
+
 def _chunks(
     items: Iterable[ItemLike],
     ids: Iterable[str] | None,
@@ -242,8 +335,6 @@ def _chunks(
     size: int,
 ) -> Iterator[list[tuple[ItemLike, str | None, Mapping[str, Any] | None, str | None]]]:
     """Zip the four inputs lazily and cut them into chunks; unequal lengths are an error."""
-    if isinstance(items, str):
-        raise TypeError("add() takes an iterable of items; wrap a single text in a list")
     sentinel = object()
     columns = [
         iter(items),
@@ -260,11 +351,11 @@ def _chunks(
         if item is sentinel:
             for name, value, given in zip(names[1:], rest, (ids, metadata, titles), strict=True):
                 if given is not None and value is not sentinel:
-                    raise ValueError(f"more {name} than items ({position} items)")
+                    raise ArgumentError(f"more {name} than items ({position} items)")
             break
         for name, value in zip(names[1:], rest, strict=True):
             if value is sentinel:
-                raise ValueError(f"fewer {name} than items: none for item {position}")
+                raise ArgumentError(f"fewer {name} than items: none for item {position}")
         chunk.append((item, *rest))
         position += 1
         if len(chunk) == size:

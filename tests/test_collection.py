@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 import gemini_vectors as gv
-from gemini_vectors.errors import ConfigurationError, MetadataError, PartialEmbeddingError, SpecMismatchError
+from gemini_vectors.errors import (
+    ArgumentError,
+    ConfigurationError,
+    ContentError,
+    MetadataError,
+    PartialEmbeddingError,
+    SpecMismatchError,
+)
 from gemini_vectors.testing.counting import CountingCollection
 from gemini_vectors.testing.gemini_emulator import GeminiEmulator
 
@@ -118,15 +125,94 @@ def test_vectors_without_an_embedder(docs: gv.Collection) -> None:
 
 
 def test_bad_inputs(docs: gv.Collection) -> None:
-    with pytest.raises(ValueError, match="fewer ids"):
+    with pytest.raises(ArgumentError, match="got 1 ids for 2 items"):
         docs.add(["a", "b"], ids=["1"])
-    with pytest.raises(ValueError, match="more metadata"):
+    with pytest.raises(ArgumentError, match="got 2 metadata for 1 items"):
         docs.add(["a"], metadata=[{}, {}])
-    with pytest.raises(TypeError, match="iterable of items"):
+    with pytest.raises(ArgumentError, match="fewer ids than items: none for item 1"):
+        docs.add(iter(["a", "b"]), ids=iter(["1"]))
+    with pytest.raises(ArgumentError, match="more metadata than items"):
+        docs.add(iter(["a"]), metadata=iter([{}, {}]))
+    with pytest.raises(TypeError, match="items takes a list of items, got one str"):
         docs.add("just a string")
     with pytest.raises(MetadataError, match="item 1"):
         docs.add(["a", "b"], metadata=[{}, {"k": None}])
+    with pytest.raises(MetadataError, match="item 1: metadata must be a mapping"):
+        docs.add(["a", "b"], metadata=[{}, "lang=en"])
+    with pytest.raises(ArgumentError, match="metadata takes a list of mappings, got a mapping"):
+        docs.add(["a"], metadata={"lang": "en"})
+    with pytest.raises(ArgumentError, match="item 1: a title must be a str or None"):
+        docs.add(["a", "b"], titles=["t", 2])  # type: ignore[list-item]
     assert docs.count() == 0
+
+
+def test_a_lone_string_or_item_is_not_taken_apart(docs: gv.Collection) -> None:
+    docs.add(["x", "y", "z"], ids=["a", "b", "c"])
+    for call in (lambda: docs.delete("abc"), lambda: docs.delete(ids="abc"), lambda: docs.get("abc")):
+        with pytest.raises(ArgumentError, match="ids takes a list of ids, got one str"):
+            call()
+    with pytest.raises(ArgumentError, match="ids takes a list of ids"):
+        docs.add(["p", "q"], ids="pq")
+    with pytest.raises(ArgumentError, match="got one Item"):
+        docs.add(gv.Item(["caption", "more"]))
+    assert sorted(docs.ids()) == ["a", "b", "c"]
+
+
+def test_ids_repeated_in_one_add_are_refused(docs: gv.Collection, gemini_emulator: GeminiEmulator) -> None:
+    with pytest.raises(MetadataError, match="item 2: id 'x' is also the id of item 0"):
+        docs.add(["first", "second", "third"], ids=["x", "y", "x"])
+    with pytest.raises(MetadataError, match=r"item 1: ids must be non-empty strings"):
+        docs.add(["first", "second"], ids=["x", ""])
+    with pytest.raises(MetadataError, match="NUL"):
+        docs.add(["first"], ids=["a\x00b"])
+    assert docs.count() == 0 and gemini_emulator.stats.embed_calls == 0
+    # the same content twice without ids is one record (its id is derived from the content)
+    assert len(set(docs.add(["same", "same"]))) == 1 and docs.count() == 1
+
+
+def test_a_bad_item_is_named_by_its_place_and_nothing_is_written(
+    gemini_emulator: GeminiEmulator, emb: gv.Embedder
+) -> None:
+    docs = gv.connect("memory://").collection("docs", embedder=emb)  # chunks of 500 items
+    docs.add(["a", "b", "c"], ids=["1", "2", "3"])
+    gemini_emulator.stats.reset()
+    with pytest.raises(ContentError, match=r"^item 3: ") as info:
+        docs.add(["a", "b", "c", ""], ids=["1", "2", "3", "4"])  # only item 3 would be embedded
+    assert info.value.index == 3
+    items = [f"text {i}" for i in range(600)]
+    items[599] = ""
+    with pytest.raises(ContentError, match=r"^item 599: ") as info:
+        docs.add(items, ids=[str(i) for i in range(600)])  # a list: checked whole, before any chunk
+    assert docs.count() == 3 and gemini_emulator.stats.embed_calls == 0
+    with pytest.raises(ArgumentError, match="got 550 ids for 600 items"):
+        docs.add([f"t{i}" for i in range(600)], ids=[str(i) for i in range(550)])
+    assert docs.count() == 3 and gemini_emulator.stats.embed_calls == 0
+
+
+def test_a_generator_names_the_bad_item_and_what_was_stored(
+    gemini_emulator: GeminiEmulator, emb: gv.Embedder
+) -> None:
+    docs = gv.connect("memory://").collection("docs", embedder=emb)  # chunks of 500 items
+    items = [f"text {i}" for i in range(600)]
+    items[599] = ""
+    with pytest.raises(ContentError, match=r"^item 599: ") as info:
+        docs.add(iter(items))  # a generator is checked one chunk at a time
+    assert info.value.index == 599
+    assert docs.count() == 500
+    assert any("items 0..499 of this add() were stored" in note for note in info.value.__notes__)
+
+
+def test_search_checks_k_before_embedding(docs: gv.Collection, gemini_emulator: GeminiEmulator) -> None:
+    gemini_emulator.stats.reset()
+    for bad in (0, -1, 2.5, True, "3", None):
+        with pytest.raises(ArgumentError, match="k must be"):
+            docs.search("fruit", k=bad)  # type: ignore[arg-type]
+    assert gemini_emulator.stats.embed_calls == 0
+    docs.add(["apples and pears"], ids=["a"])
+    vec = docs.get(["a"])[0].vector
+    assert docs.search([np.float32(x) for x in vec], k=1)[0].id == "a"  # numpy scalars are numbers
+    with pytest.raises(ArgumentError, match="all zeros"):
+        docs.search(np.zeros(docs.spec.dimensions, np.float32))
 
 
 def test_delete_and_ids(docs: gv.Collection) -> None:
