@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
+import numpy as np
+
 from gemini_vectors.errors import FilterError, MetadataError
 
 Scalar: TypeAlias = str | int | float | bool
@@ -205,29 +207,46 @@ def to_mongo(flt: Filter) -> dict[str, Any]:
     return {flt.field: {flt.op: value}}
 
 
+#: Metadata keys starting with this are kept for gemini-vectors' own use (content hashes, encodings).
+RESERVED_KEY_PREFIX = "__gv_"
+_INT64 = (-(2**63), 2**63 - 1)
+
+
 def validate_metadata(metadata: Mapping[str, Any], *, where: str = "metadata") -> dict[str, MetadataValue]:
     """Check that metadata uses only portable value types: str, int, float, bool, list of str.
+
+    NumPy scalars become the Python value they hold. A key may not start with ``$`` (a filter could
+    never name it) or with ``__gv_`` (reserved), and an int must fit in 64 bits.
 
     Raises:
         MetadataError: a key is not a string, a value is None, nested, or NaN; the message names it.
     """
     out: dict[str, MetadataValue] = {}
-    for key, value in metadata.items():
+    for key, raw in metadata.items():
         if not isinstance(key, str) or not key:
             raise MetadataError(f"{where}: keys must be non-empty strings, got {key!r}")
+        if key.startswith("$"):
+            raise MetadataError(f"{where}: key {key!r} starts with '$', which filters read as an operator")
+        if key.startswith(RESERVED_KEY_PREFIX):
+            raise MetadataError(
+                f"{where}: keys starting with {RESERVED_KEY_PREFIX!r} are reserved, got {key!r}"
+            )
+        value = raw.item() if isinstance(raw, np.generic) else raw  # np.int64(3) -> 3, np.str_ -> str
         if value is None:
             raise MetadataError(f"{where}: {key!r} is null; leave the key out instead")
         if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
             raise MetadataError(f"{where}: {key!r} is {value}, which no backend can store")
+        if isinstance(value, int) and not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]:
+            raise MetadataError(f"{where}: {key!r} is {value}, outside the 64-bit range backends store")
         if isinstance(value, list | tuple):
             if not all(isinstance(v, str) for v in value):
                 raise MetadataError(f"{where}: {key!r} is a list; lists may hold strings only")
-            out[key] = list(value)
+            out[key] = [str(v) for v in value]
         elif isinstance(value, str | int | float | bool):
             out[key] = value
         else:
             raise MetadataError(
-                f"{where}: {key!r} is a {type(value).__name__}; values must be str, int, float, bool "
+                f"{where}: {key!r} is a {type(raw).__name__}; values must be str, int, float, bool "
                 "or a list of str"
             )
     return out
@@ -247,6 +266,7 @@ def field_names(flt: Filter | None) -> set[str]:
 
 __all__ = [
     "OPERATORS",
+    "RESERVED_KEY_PREFIX",
     "And",
     "Comparison",
     "Filter",

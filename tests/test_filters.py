@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -125,6 +126,16 @@ def test_validate_metadata() -> None:
         ({"a": [1]}, "strings only"),
         ({"": 1}, "non-empty"),
         ({"a": float("inf")}, "inf"),
+        ({"$and": "v"}, "starts with '\\$'"),
+        ({"__gv_content_hash": "v"}, "reserved"),
+        ({"a": 2**80}, "64-bit"),
+        ({"a": np.float64("nan")}, "nan"),
     ]:
         with pytest.raises(MetadataError, match=msg):
             validate_metadata(bad)
+
+
+def test_numpy_scalars_are_their_python_values() -> None:
+    out = validate_metadata({"i": np.int64(3), "f": np.float32(0.5), "b": np.bool_(True), "s": np.str_("x")})
+    assert out == {"i": 3, "f": 0.5, "b": True, "s": "x"}
+    assert [type(v) for v in out.values()] == [int, float, bool, str]
