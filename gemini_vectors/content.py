@@ -311,7 +311,14 @@ class MediaPart:
         if data is not None and path is not None:
             raise TypeError(f"{kind} takes a path or bytes, not both")
         if data is not None and not isinstance(data, bytes):
+            if not isinstance(data, bytearray | memoryview):
+                raise TypeError(f"{kind}(data=) takes bytes, not {type(data).__name__}")
             data = bytes(data)
+        if path is not None and not isinstance(path, str | os.PathLike):
+            raise TypeError(f"{kind}(path=) takes a str or a path, not {type(path).__name__}")
+        for name, value in (("uri", uri), ("mime_type", mime_type)):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{kind}({name}=) takes a str, not {type(value).__name__}")
         resolved_path = Path(path) if path is not None else None
         if data is None and resolved_path is None and uri is None:
             raise TypeError(f"{kind} needs a path, bytes (data=) or an uploaded file uri (uri=)")

@@ -189,6 +189,12 @@ def test_constructor_errors(tmp_path: Path) -> None:
     assert err.value.limit == "mime_type"
     with pytest.raises(TypeError):
         Text(b"bytes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"Image\(data=\) takes bytes, not str"):
+        Image(data="text")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"Image\(path=\) takes a str or a path, not int"):
+        Image(path=123)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"Image\(mime_type=\) takes a str, not int"):
+        Image(media.png(), mime_type=123)  # type: ignore[arg-type]
 
 
 def test_content_hash_is_stable_and_discriminating(tmp_path: Path) -> None:
