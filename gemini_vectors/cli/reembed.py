@@ -8,8 +8,9 @@ Examples::
     gemini-vectors reembed --source ... --collection products --drop-old   # after checking the new one
 
 The table, its columns and the store come from the job that ``gemini-vectors sync`` recorded for the
-collection; pass the same ``--store`` (and ``--state-schema``) as for the sync. Run it again after an
-interruption: it resumes, polling the Batch Mode jobs it already created instead of paying twice.
+collection (pass ``--store`` when its URL held a password, and the same ``--state-schema`` as the sync).
+Run it again after an interruption: it resumes, polling the Batch Mode jobs it already created instead
+of paying twice.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import argparse
 import sys
 from typing import Any
 
-from gemini_vectors.cli.sync import add_common, open_vectorizer
+from gemini_vectors.cli.sync import add_common, open_vectorizer, store_for_job
 
 
 def register(sub: Any) -> None:
@@ -78,6 +79,7 @@ def _job_options(args: argparse.Namespace) -> dict[str, Any]:
     rec = found[0]
     args.name = rec.job
     args.collection = rec.collection
+    args.store = store_for_job(args, rec)
     config = rec.config
     return {
         "table": config["table"],

@@ -9,8 +9,14 @@ Examples::
     gemini-vectors sync ... --watch --workers 4 # triggers + queue + workers (PostgreSQL sources)
     gemini-vectors sync ... --status            # queue depth, errors, throughput
 
+Options left out are taken from the job an earlier sync recorded (its store, columns, metadata columns,
+id column and path root), so ``--status``, ``--retry-errors`` and ``--unwatch`` need only ``--source``
+and ``--table``, and never change the job. A recorded store URL whose password was redacted must be
+passed again with ``--store``.
+
 Exit status: 0 when every row is in step, 1 when some rows failed (they are in the errors table; see
-``--status``), 2 on an error that stopped the run (its progress is kept: run it again to resume).
+``--status``), 2 on an error that stopped the run: a wrong option (fix the command), or the API or the
+store failing (progress is kept: run it again to resume).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from gemini_vectors.sync.state import JobRecord
     from gemini_vectors.sync.vectorizer import SyncSummary, Vectorizer
 
 SOURCE_ENV = "GEMINI_VECTORS_SOURCE"
@@ -63,14 +70,16 @@ def register(sub: Any) -> None:
         description="Embed new and changed rows of a table, delete vectors of deleted rows; resumable.",
     )
     add_common(p, table_required=True)
-    p.add_argument("--id-column", default="id", help="primary key column (default: id)")
+    p.add_argument("--id-column", help="primary key column (default: the recorded one, else id)")
     p.add_argument(
         "--columns",
         type=_csv,
         help="content columns, comma-separated, each name or name:kind with kind text, bytes or path "
-        "(default: every text column)",
+        "(default: the recorded ones, else every text column)",
     )
-    p.add_argument("--metadata-columns", type=_csv, default=[], help="columns copied into metadata")
+    p.add_argument(
+        "--metadata-columns", type=_csv, help="columns copied into metadata (default: the recorded ones)"
+    )
     p.add_argument("--path-root", help="directory that relative paths in path columns are resolved against")
     p.add_argument(
         "--model", help="embedding model (default: the one recorded for the job, else gemini-embedding-2)"
@@ -105,14 +114,49 @@ def _say(args: argparse.Namespace, line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
 
+def recorded_job(args: argparse.Namespace) -> JobRecord | None:
+    """The job an earlier sync recorded under the name these options give it, if any."""
+    from gemini_vectors.sync.source import create_engine, split_table_name
+    from gemini_vectors.sync.state import SyncState
+
+    job = args.name or args.collection or (split_table_name(args.table, None)[1] if args.table else None)
+    if job is None:
+        return None
+    engine = create_engine(args.source)
+    try:
+        return SyncState(engine, args.state_schema).get_job(job)
+    finally:
+        engine.dispose()
+
+
+def store_for_job(args: argparse.Namespace, rec: JobRecord | None) -> str | None:
+    """``--store``, else the store the job recorded; a redacted URL cannot be reconnected to."""
+    from gemini_vectors.errors import ConfigurationError
+
+    if args.store is not None or rec is None:
+        return args.store  # type: ignore[no-any-return]
+    recorded = rec.store_url
+    if recorded.startswith("postgresql+embedded:// ("):
+        return None  # the embedded default store, shown with its data directory
+    if "***" in recorded:
+        raise ConfigurationError(
+            f"sync job {rec.job!r} writes to {recorded}, whose password is not recorded: pass that store "
+            f"with --store URL (or ${STORE_ENV})"
+        )
+    return recorded
+
+
 def open_vectorizer(args: argparse.Namespace, **overrides: Any) -> Vectorizer:
-    """A Vectorizer from the command line's options."""
+    """A Vectorizer from the command line's options; options left out come from the recorded job."""
     from gemini_vectors.embedder import Embedder
     from gemini_vectors.errors import ConfigurationError
     from gemini_vectors.sync.vectorizer import Vectorizer
 
     if not args.source:
         raise ConfigurationError(f"name the source database with --source URL (or ${SOURCE_ENV})")
+    rec = recorded_job(args)
+    store = store_for_job(args, rec)
+    config = rec.config if rec is not None else {}
     embedder = None
     model = getattr(args, "model", None)
     dims = getattr(args, "dimensions", None)
@@ -120,11 +164,16 @@ def open_vectorizer(args: argparse.Namespace, **overrides: Any) -> Vectorizer:
     no_embedder = overrides.pop("no_embedder", False)
     if (model or dims) and not no_embedder:
         embedder = Embedder(model or "gemini-embedding-2", dims, progress=False)
+
+    def given_or_recorded(option: str, key: str, default: Any) -> Any:
+        value = getattr(args, option, None)
+        return value if value is not None else config.get(key, default)
+
     options: dict[str, Any] = {
-        "id_column": getattr(args, "id_column", "id"),
-        "columns": getattr(args, "columns", None),
-        "metadata_columns": getattr(args, "metadata_columns", None) or [],
-        "path_root": getattr(args, "path_root", None),
+        "id_column": given_or_recorded("id_column", "id_column", "id"),
+        "columns": given_or_recorded("columns", "columns", None),
+        "metadata_columns": given_or_recorded("metadata_columns", "metadata_columns", []),
+        "path_root": given_or_recorded("path_root", "path_root", None),
         "max_attempts": getattr(args, "max_attempts", 5),
     }
     options.update(overrides)
@@ -132,7 +181,7 @@ def open_vectorizer(args: argparse.Namespace, **overrides: Any) -> Vectorizer:
     return Vectorizer(
         args.source,
         table,
-        store=args.store,
+        store=store,
         collection=args.collection,
         embedder=embedder,
         name=args.name,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import hashlib
 import json
 import uuid
@@ -264,6 +265,23 @@ class SourceTable:
         """``schema.table`` or ``table``."""
         return f"{self.schema}.{self.name}" if self.schema else self.name
 
+    @functools.cached_property
+    def canonical_name(self) -> str:
+        """``schema.table`` with the connection's default schema filled in when none was given."""
+        schema = self.schema or sa.inspect(self.engine).default_schema_name
+        return f"{schema}.{self.name}" if schema else self.name
+
+    def is_named(self, table: str) -> bool:
+        """Whether ``table`` (``table`` or ``schema.table``) names this table; a missing schema is the
+        connection's default one, so ``products`` and ``public.products`` are the same PostgreSQL table."""
+        schema, name = split_table_name(table, None)
+        if name != self.name:
+            return False
+        if (schema or None) == (self.schema or None):
+            return True
+        default = sa.inspect(self.engine).default_schema_name
+        return (schema or default) == (self.schema or default)
+
     @property
     def watched_columns(self) -> tuple[str, ...]:
         """Columns whose change changes a record: content, metadata and the id."""
@@ -272,7 +290,7 @@ class SourceTable:
     def fingerprint(self) -> str:
         """A short hash of what is read (table, id, columns), stored with the job to spot a changed config."""
         text = json.dumps(
-            [self.qualified_name, self.id_column, [str(c) for c in self.columns], list(self.metadata_columns)]
+            [self.canonical_name, self.id_column, [str(c) for c in self.columns], list(self.metadata_columns)]
         )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

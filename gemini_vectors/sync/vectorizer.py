@@ -294,7 +294,7 @@ class Vectorizer:
 
     def _config(self) -> dict[str, Any]:
         return {
-            "table": self.source.qualified_name,
+            "table": self.source.canonical_name,
             "id_column": self.source.id_column,
             "columns": [str(c) for c in self.source.columns],
             "metadata_columns": list(self.source.metadata_columns),
@@ -302,7 +302,7 @@ class Vectorizer:
         }
 
     def _check_job(self, rec: JobRecord) -> JobRecord:
-        if rec.source_table != self.source.qualified_name:
+        if not self.source.is_named(rec.source_table):
             raise ConfigurationError(
                 f"sync job {self.job!r} reads table {rec.source_table!r}, "
                 f"not {self.source.qualified_name!r}; "

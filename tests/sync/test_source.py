@@ -227,3 +227,73 @@ def test_cli_dry_run_then_sync(
     assert "embedded 20, unchanged 0, deleted 0, failed 0" in capsys.readouterr().out
     assert main(args) == 0
     assert "embedded 0, unchanged 20" in capsys.readouterr().out
+
+
+def _job_row(url: str, job: str = "docs") -> tuple[Any, ...]:
+    with sa.create_engine(url).connect() as conn:
+        row = conn.execute(
+            sa.text(
+                "SELECT source_table, config, fingerprint, store_url "
+                "FROM gemini_vectors_sync_jobs WHERE job = :j"
+            ),
+            {"j": job},
+        ).one()
+    return tuple(row)
+
+
+def test_cli_options_left_out_come_from_the_recorded_job(
+    tmp_path: Path, gemini_env: GeminiEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'src.db'}"
+    with sa.create_engine(url).begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT, note TEXT, tag TEXT)")
+        conn.execute(
+            sa.text("INSERT INTO docs VALUES (:i, :b, :n, :t)"),
+            [{"i": i, "b": f"text {i}", "n": f"note {i}", "t": f"tag{i % 3}"} for i in range(20)],
+        )
+    store = f"memory://recorded-{uuid.uuid4().hex[:6]}"
+    source = ["--source", url, "--quiet"]
+    first = ["sync", *source, "--table", "docs", "--columns", "body", "--metadata-columns", "tag",
+             "--store", store, "--model", "gemini-embedding-2", "--dimensions", "128"]  # fmt: skip
+    assert main(first) == 0
+    assert "embedded 20" in capsys.readouterr().out
+    recorded = _job_row(url)
+    assert recorded[3] == store
+
+    # --status and --retry-errors with only the source and the table: they read the job, never rewrite it
+    assert main(["sync", *source, "--table", "docs", "--status"]) == 0
+    assert main(["sync", *source, "--table", "docs", "--retry-errors"]) == 0
+    capsys.readouterr()
+    assert _job_row(url) == recorded
+    # a plain sync takes the recorded store, columns and metadata: nothing to embed, no full re-read
+    assert main(["sync", *source, "--table", "main.docs"]) == 0  # the default schema spelled out
+    assert "embedded 0, unchanged 20, deleted 0, failed 0" in capsys.readouterr().out
+    assert _job_row(url)[1:] == recorded[1:]
+    coll = gv.connect(store).collection("docs", create=False)
+    assert coll.get(["3"], include_vectors=False)[0].metadata == {"tag": "tag0"}
+
+    # reembed without --store rebuilds in the job's store, and the alias there follows
+    assert main(["reembed", *source, "--collection", "docs", "--dimensions", "256"]) == 0
+    capsys.readouterr()
+    with Vectorizer(url, "docs", store=store) as vec:
+        assert vec.collection().spec.dimensions == 256 and vec.collection().count() == 20
+
+
+def test_a_redacted_store_url_must_be_given_again() -> None:
+    import argparse
+
+    from gemini_vectors.cli.sync import store_for_job
+    from gemini_vectors.spec import EmbeddingSpec
+    from gemini_vectors.sync.state import JobRecord
+
+    def record(store_url: str) -> JobRecord:
+        spec = EmbeddingSpec.for_model("gemini-embedding-2", 128)
+        return JobRecord("docs", "public.docs", {}, "f", store_url, "docs", "docs", spec, None, None, None)
+
+    none = argparse.Namespace(store=None)
+    with pytest.raises(gv.ConfigurationError, match="password is not recorded: pass that store with --store"):
+        store_for_job(none, record("postgresql://app:***@db/shop"))
+    assert store_for_job(none, record("postgresql://app@db/shop")) == "postgresql://app@db/shop"
+    assert store_for_job(none, record("postgresql+embedded:// (/home/me/.local/share/pg)")) is None
+    given = argparse.Namespace(store="postgresql://app:secret@db/shop")
+    assert store_for_job(given, record("postgresql://app:***@db/shop")) == "postgresql://app:secret@db/shop"
