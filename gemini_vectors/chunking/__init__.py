@@ -19,6 +19,7 @@ image         never cut; GIF, WebP, BMP, TIFF converted to PNG with Pillow      
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -104,7 +105,7 @@ _KIND_OF_SUFFIX = {suffix: kind for kind, suffixes in SUFFIXES.items() for suffi
 SAFETY_TOKENS = 8
 
 
-def classify(path: Path) -> tuple[FileKind, str]:
+def classify(path: str | os.PathLike[str]) -> tuple[FileKind, str]:
     """The kind of a file and its MIME type, from its suffix and its first bytes.
 
     Raises:
@@ -112,6 +113,7 @@ def classify(path: Path) -> tuple[FileKind, str]:
         UnsupportedMediaError: the content is not what the suffix says (``limit="mime_type"``).
         ContentError: the file is empty (``limit="non_empty"``) or cannot be read.
     """
+    path = Path(path)
     try:
         with path.open("rb") as f:
             head = f.read(SNIFF_BYTES)
@@ -183,7 +185,7 @@ def chunk_text(
 
 
 def chunk_file(
-    path: Path,
+    path: str | os.PathLike[str],
     model: ModelInfo,
     *,
     kind: FileKind | None = None,
@@ -212,6 +214,7 @@ def chunk_file(
         UnsupportedMediaError: the file's type is not indexed.
         ContentError: the file is empty or cannot be read.
     """
+    path = Path(path)
     if kind is None or mime_type is None:
         kind, mime_type = classify(path)
     if kind in ("text", "html"):

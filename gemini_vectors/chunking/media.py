@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -171,7 +172,7 @@ def _check_margins(limit: float, overlap: float, margin: float) -> float:
 
 
 def chunk_audio(
-    path: Path,
+    path: str | os.PathLike[str],
     mime_type: str,
     model: ModelInfo,
     *,
@@ -192,6 +193,7 @@ def chunk_audio(
     Raises:
         ContentError: the file cannot be read or cut.
     """
+    path = Path(path)
     info = probe_media(path, mime_type)
     limit = model.max_audio_seconds
     if not limit or info.seconds <= limit:
@@ -236,7 +238,7 @@ def _cut_wav(
 
 
 def chunk_video(
-    path: Path,
+    path: str | os.PathLike[str],
     mime_type: str,
     model: ModelInfo,
     *,
@@ -252,6 +254,7 @@ def chunk_video(
     Raises:
         ContentError: the file cannot be read or cut.
     """
+    path = Path(path)
     info = probe_media(path, mime_type)
     limit = _limit(model, info.has_audio, video=True)
     if not limit or info.seconds <= limit:
@@ -423,13 +426,14 @@ def _reencode_span(
 # --------------------------------------------------------------------------------------------- images
 
 
-def convert_image(path: Path, mime_type: str, *, scratch: Path | None = None) -> Image:
+def convert_image(path: str | os.PathLike[str], mime_type: str, *, scratch: Path | None = None) -> Image:
     """An image the model accepts: PNG and JPEG as they are; other formats (GIF, WebP, BMP, TIFF...)
     converted to PNG with Pillow (the first frame of an animation).
 
     Raises:
         ContentError: Pillow cannot read the image.
     """
+    path = Path(path)
     if mime_type in _PILLOW_FORMATS:
         return Image(path=path, mime_type=mime_type)
     try:

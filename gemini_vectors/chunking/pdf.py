@@ -7,6 +7,7 @@ unit, and repeating pages would repeat their cost.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from gemini_vectors.chunking.chunk import Chunk, Position, numbered, part_from_sink, sink
@@ -23,7 +24,7 @@ def page_ranges(pages: int, max_pages: int) -> list[tuple[int, int]]:
     return [(first, min(first + max_pages - 1, pages)) for first in range(1, pages + 1, max_pages)]
 
 
-def chunk_pdf(path: Path, max_pages: int, *, scratch: Path | None = None) -> list[Chunk]:
+def chunk_pdf(path: str | os.PathLike[str], max_pages: int, *, scratch: Path | None = None) -> list[Chunk]:
     """The PDF as chunks of at most ``max_pages`` pages; a short PDF is one chunk, the file itself.
 
     Args:
@@ -34,6 +35,7 @@ def chunk_pdf(path: Path, max_pages: int, *, scratch: Path | None = None) -> lis
     Raises:
         ContentError: the PDF cannot be read (damaged, or encrypted with a password).
     """
+    path = Path(path)
     from pypdf import PasswordType, PdfReader, PdfWriter
 
     try:

@@ -4,9 +4,10 @@ The price table is the one place that holds prices. They change; :data:`PRICES_A
 :data:`PRICES_SOURCE` say where they come from, and :func:`estimate_cost` labels every estimate with them.
 
 Token counts are estimates made before anything is sent (:func:`gemini_vectors.content.check_item`): text at
-``ceil(utf-8 bytes / 3)`` (an over-estimate for most languages), media at the rates Google publishes for its
-generative models (258 tokens per image tile, PDF page and video second, 32 per audio second). Google bills
-embedding input by these token counts per modality; a PDF page is billed as an image.
+the larger of ``ceil(utf-8 bytes / 3)`` and its words and punctuation marks (an over-estimate), media at
+the rates Google publishes for its generative models (258 tokens per image tile, PDF page and video
+second, 32 per audio second). Google bills embedding input by these token counts per modality; a PDF page
+is billed as an image.
 """
 
 from __future__ import annotations
@@ -129,7 +130,8 @@ class CostEstimate:
         out.append(f"  {'total':<8} {self.tokens:>14,} {self.cost:>12.4f}")
         out.append(f"  prices as of {self.prices_as_of}; source: {self.prices_source}")
         out.append(
-            "  token counts are estimates (text: utf-8 bytes / 3, an over-estimate for most languages)"
+            "  token counts are estimates (text: the larger of utf-8 bytes / 3 and words + punctuation, "
+            "an over-estimate)"
         )
         return out
 

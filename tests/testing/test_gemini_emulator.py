@@ -561,14 +561,20 @@ def test_gemini_env_points_a_default_client_at_the_emulator(gemini_env: GeminiEm
 # --- serve(): the foreground server behind `gemini-vectors emulator` -----------------------------------
 
 
-def test_serve_prints_its_url_and_stops_on_ctrl_c() -> None:
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_serve_prints_its_url_and_stops_on_ctrl_c_or_sigterm(stop: str) -> None:
     import signal
     import subprocess
     import sys
 
     code = "from gemini_vectors.testing import serve; serve(port=0)"
     proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a test run started in the background inherits SIGINT ignored; Ctrl-C is what is tested here
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert proc.stdout is not None
@@ -577,8 +583,9 @@ def test_serve_prints_its_url_and_stops_on_ctrl_c() -> None:
         assert url.startswith("http://127.0.0.1:"), line
         client = genai.Client(api_key="k", http_options=types.HttpOptions(base_url=url))
         assert embed(client, contents("served"), output_dimensionality=128).shape == (1, 128)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, stop))
         assert proc.wait(timeout=10) == 0
+        assert proc.stderr is not None and "stopping" in proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 import time
@@ -167,7 +168,10 @@ class GeminiEmulator:
 
 
 def serve(host: str = "127.0.0.1", port: int = 0, *, faults: Faults | None = None) -> None:
-    """Run an emulator in the foreground until Ctrl-C; print its base URL first."""
+    """Run an emulator in the foreground until Ctrl-C or SIGTERM; print its base URL first."""
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (process managers, `kill`) stops it as cleanly as Ctrl-C does
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     with GeminiEmulator(host, port, faults=faults) as emu:
         print(f"Gemini API emulator listening on {emu.base_url}", flush=True)
         print(
