@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from gemini_vectors.errors import (
 )
 from gemini_vectors.testing.counting import CountingCollection
 from gemini_vectors.testing.gemini_emulator import GeminiEmulator
+from tests.media import png
 
 
 @pytest.fixture
@@ -239,3 +241,17 @@ def test_streaming_add_keeps_memory_flat(gemini_emulator: GeminiEmulator) -> Non
     # past the warm-up (the first quarter), a leak would add ~74 MB; the steady state wobbles by <10 MB
     growth = max(samples) - samples[len(samples) // 4]
     assert growth < 30 * 2**20, f"RSS grew {growth / 2**20:.1f} MiB after warm-up"
+
+
+def test_an_unreadable_file_is_named_by_its_place(
+    docs: gv.Collection, gemini_emulator: GeminiEmulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "gone.png"
+    path.write_bytes(png())
+    image = gv.Image(path)
+    path.unlink()
+    for items in (["a text", image], iter(["a text", image])):  # checked whole, or chunk by chunk
+        with pytest.raises(ContentError, match=r"^item 1: cannot read Image") as info:
+            docs.add(items)
+        assert info.value.index == 1 and info.value.limit == "readable"
+    assert docs.count() == 0 and gemini_emulator.stats.embed_calls == 0
