@@ -155,6 +155,20 @@ def split_table_name(table: str, schema: str | None) -> tuple[str | None, str]:
 _ID_TYPES: tuple[type, ...] = (int, str, uuid.UUID)
 
 
+def _is_unique_key(table: sa.Table, column: str) -> bool:
+    """False only when the table says ``column`` is not unique on its own: it has a primary key that is
+    not that column, and no unique constraint or index on that column alone. A table or view without a
+    primary key cannot say, and is trusted."""
+    primary = [c.name for c in table.primary_key.columns]
+    if not primary or primary == [column]:
+        return True
+    alone = [column]
+    for constraint in table.constraints:
+        if isinstance(constraint, sa.UniqueConstraint) and [c.name for c in constraint.columns] == alone:
+            return True
+    return any(index.unique and [c.name for c in index.columns] == alone for index in table.indexes)
+
+
 def _python_type(column: sa.Column[Any]) -> type | None:
     try:
         return column.type.python_type
@@ -189,7 +203,7 @@ class SourceTable:
     Args:
         engine: The source database.
         table: The table name, optionally ``schema.table``.
-        id_column: The primary key column (one column of an integer, string or UUID type).
+        id_column: The primary key column (one unique column of an integer, string or UUID type).
         columns: Content columns (names or ``name:kind``); None takes every text column but the id.
         metadata_columns: Columns copied into each record's metadata.
         schema: The table's schema, if not in ``table``.
@@ -231,6 +245,13 @@ class SourceTable:
                 "string or UUID type"
             )
         self.id_type: type = id_type
+        if not _is_unique_key(self.table, id_column):
+            primary = ", ".join(c.name for c in self.table.primary_key.columns)
+            raise ConfigurationError(
+                f"id column {id_column!r} of {self.qualified_name!r} is not unique: the primary key is "
+                f"({primary}). A sync pages by one unique column: the primary key, or a column with a unique "
+                "constraint (composite primary keys are not supported)"
+            )
         if columns is None:
             specs = [
                 ColumnSpec(c.name, "text")

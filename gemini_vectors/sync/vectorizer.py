@@ -183,7 +183,7 @@ class Vectorizer:
         source: SQLAlchemy URL of the database holding the table (``postgresql://`` uses psycopg 3;
             ``postgresql+embedded:///PATH`` the embedded server), or an Engine.
         table: The table, optionally ``schema.table``.
-        id_column: Its primary key (one column of an integer, string or UUID type).
+        id_column: Its primary key (one unique column of an integer, string or UUID type).
         columns: Content columns, ``name`` or ``name:kind`` with kind ``text``, ``bytes`` or ``path``
             (see :mod:`gemini_vectors.sync.source`); None: every text column but the id.
         store: The vector store: a URL for :func:`gemini_vectors.connect` (None: the embedded default) or

@@ -18,7 +18,7 @@ from gemini_vectors.content import part_from_bytes
 from gemini_vectors.spec import Modality
 from gemini_vectors.sync import Vectorizer
 from gemini_vectors.sync.pricing import PRICES_AS_OF, estimate_cost, price_for
-from gemini_vectors.sync.source import ColumnSpec
+from gemini_vectors.sync.source import ColumnSpec, SourceTable
 from gemini_vectors.testing import GeminiEmulator
 from tests import media
 
@@ -297,3 +297,27 @@ def test_a_redacted_store_url_must_be_given_again() -> None:
     assert store_for_job(none, record("postgresql+embedded:// (/home/me/.local/share/pg)")) is None
     given = argparse.Namespace(store="postgresql://app:secret@db/shop")
     assert store_for_job(given, record("postgresql://app:***@db/shop")) == "postgresql://app:secret@db/shop"
+
+
+def test_the_id_column_must_be_a_unique_key(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'src.db'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE pairs (a INTEGER, b INTEGER, body TEXT, PRIMARY KEY (a, b))")
+        conn.exec_driver_sql("CREATE TABLE coded (id INTEGER PRIMARY KEY, code TEXT UNIQUE, body TEXT)")
+        conn.exec_driver_sql("CREATE TABLE indexed (id INTEGER PRIMARY KEY, code TEXT, body TEXT)")
+        conn.exec_driver_sql("CREATE UNIQUE INDEX indexed_code ON indexed (code)")
+        conn.exec_driver_sql("CREATE TABLE loose (id INTEGER PRIMARY KEY, code TEXT, body TEXT)")
+        conn.exec_driver_sql("CREATE VIEW v AS SELECT code, body FROM coded")
+    # paging by a column that repeats would skip the rows that share a value across a page boundary
+    with pytest.raises(
+        gv.ConfigurationError, match=r"'a' of 'pairs' is not unique: the primary key is \(a, b\)"
+    ):
+        SourceTable(engine, "pairs", "a", ["body"])
+    with pytest.raises(gv.ConfigurationError, match="'code' of 'loose' is not unique"):
+        SourceTable(engine, "loose", "code", ["body"])
+    for table in (
+        "coded",
+        "indexed",
+        "v",
+    ):  # a unique constraint or index; a view cannot tell, and is trusted
+        assert SourceTable(engine, table, "code", ["body"]).id_column == "code"
