@@ -238,9 +238,13 @@ def validate_metadata(metadata: Mapping[str, Any], *, where: str = "metadata") -
             raise MetadataError(f"{where}: {key!r} is {value}, which no backend can store")
         if isinstance(value, int) and not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]:
             raise MetadataError(f"{where}: {key!r} is {value}, outside the 64-bit range backends store")
+        if "\x00" in key or (isinstance(value, str) and "\x00" in value):
+            raise MetadataError(f"{where}: {key!r} holds a NUL character, which PostgreSQL cannot store")
         if isinstance(value, list | tuple):
             if not all(isinstance(v, str) for v in value):
                 raise MetadataError(f"{where}: {key!r} is a list; lists may hold strings only")
+            if any("\x00" in v for v in value):
+                raise MetadataError(f"{where}: {key!r} holds a NUL character, which PostgreSQL cannot store")
             out[key] = [str(v) for v in value]
         elif isinstance(value, str | int | float | bool):
             out[key] = value

@@ -130,6 +130,8 @@ def test_validate_metadata() -> None:
         ({"__gv_content_hash": "v"}, "reserved"),
         ({"a": 2**80}, "64-bit"),
         ({"a": np.float64("nan")}, "nan"),
+        ({"a": "x\x00y"}, "NUL"),
+        ({"a": ["ok", "x\x00y"]}, "NUL"),
     ]:
         with pytest.raises(MetadataError, match=msg):
             validate_metadata(bad)
