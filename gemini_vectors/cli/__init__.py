@@ -41,3 +41,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if not _is_database_error(exc):
+            raise
+        # the source or state database failed (unreachable, locked, missing): a message, not a traceback
+        print(f"gemini-vectors: error: the database failed: {exc}", file=sys.stderr)
+        return 2
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    try:
+        import sqlalchemy.exc
+    except ImportError:  # SQLAlchemy is an optional dependency of the core
+        return False
+    return isinstance(exc, sqlalchemy.exc.SQLAlchemyError)

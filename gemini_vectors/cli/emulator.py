@@ -16,7 +16,13 @@ def register(sub: Any) -> None:
 
 def cmd_emulator(args: argparse.Namespace) -> int:
     """Run the offline Gemini API emulator until interrupted."""
+    import sys
+
     from gemini_vectors.testing import serve
 
-    serve(host=args.host, port=args.port)
+    try:
+        serve(host=args.host, port=args.port)
+    except (OSError, OverflowError) as exc:  # the port is taken, out of range, or not ours to bind
+        print(f"gemini-vectors: error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
     return 0

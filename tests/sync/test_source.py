@@ -321,3 +321,12 @@ def test_the_id_column_must_be_a_unique_key(tmp_path: Path) -> None:
         "v",
     ):  # a unique constraint or index; a view cannot tell, and is trusted
         assert SourceTable(engine, table, "code", ["body"]).id_column == "code"
+
+
+def test_cli_reports_a_database_it_cannot_open_without_a_traceback(
+    tmp_path: Path, gemini_env: GeminiEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'no-such-dir' / 'x.db'}"
+    assert main(["sync", "--source", url, "--table", "docs", "--store", "memory://", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gemini-vectors: error: ") and "unable to open database file" in err
