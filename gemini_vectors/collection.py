@@ -56,11 +56,9 @@ class Collection:
     ):
         if embedder is not None and embedder.spec != backend.spec:
             raise SpecMismatchError(backend.name, backend.spec, embedder.spec)
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
         self.backend = backend
         self.embedder = embedder
-        self.chunk_size = chunk_size
+        self.chunk_size = check_count(chunk_size, "chunk_size")
 
     @property
     def name(self) -> str:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
+from gemini_vectors.arguments import check_count
 from gemini_vectors.collection import Collection
 from gemini_vectors.content import check_item
 from gemini_vectors.embedder import Embedder
@@ -237,10 +238,8 @@ class Vectorizer:
 
         if page_size is None:
             page_size = embedder.max_concurrency * 100 if embedder is not None else DEFAULT_PAGE_SIZE
-        if page_size < 1:
-            raise ConfigurationError(f"page_size must be at least 1, got {page_size}")
-        if max_attempts < 1:
-            raise ConfigurationError(f"max_attempts must be at least 1, got {max_attempts}")
+        check_count(page_size, "page_size", error=ConfigurationError)
+        check_count(max_attempts, "max_attempts", error=ConfigurationError)
         self.engine = create_engine(source)
         self.source: SourceTable = SourceTable(
             self.engine,

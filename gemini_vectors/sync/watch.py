@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from gemini_vectors.arguments import check_count
 from gemini_vectors.errors import ConfigurationError, EmbeddingError, StoreError
 from gemini_vectors.sync.state import ErrorRecord, Progress, lock_key, utcnow
 from gemini_vectors.sync.vectorizer import PageResult, SyncSummary, worker_name
@@ -135,10 +136,8 @@ class Watcher:
         poll_interval: float = 1.0,
         backoff: float = 2.0,
     ) -> None:
-        if batch_size < 1:
-            raise ConfigurationError(f"batch_size must be at least 1, got {batch_size}")
         self.v = vectorizer
-        self.batch_size = batch_size
+        self.batch_size = check_count(batch_size, "batch_size", error=ConfigurationError)
         self.poll_interval = poll_interval
         self.backoff = backoff
         self._ns = int.from_bytes(hashlib.sha256(vectorizer.job.encode()).digest()[:4], "big", signed=True)
