@@ -19,7 +19,7 @@ import argparse
 import sys
 from typing import Any
 
-from gemini_vectors.cli.sync import add_common, open_vectorizer, store_for_job
+from gemini_vectors.cli.sync import add_common, job_state, open_vectorizer
 
 
 def register(sub: Any) -> None:
@@ -49,14 +49,10 @@ def register(sub: Any) -> None:
 def _job_options(args: argparse.Namespace) -> dict[str, Any]:
     """The table and columns recorded by the collection's sync job."""
     from gemini_vectors.errors import ConfigurationError
-    from gemini_vectors.sync.source import create_engine
-    from gemini_vectors.sync.state import SyncState
 
     if not args.source:
         raise ConfigurationError("name the source database with --source URL")
-    engine = create_engine(args.source)
-    try:
-        state = SyncState(engine, args.state_schema)
+    with job_state(args) as state:
         if args.name:
             rec = state.get_job(args.name)
             found = [rec] if rec is not None else []
@@ -64,8 +60,6 @@ def _job_options(args: argparse.Namespace) -> dict[str, Any]:
             found = state.jobs_for_collection(args.collection)
         else:
             raise ConfigurationError("name the collection to re-embed with --collection")
-    finally:
-        engine.dispose()
     if not found:
         raise ConfigurationError(
             f"no sync job for collection {args.collection or args.name!r} in the state tables of the source "
@@ -79,9 +73,9 @@ def _job_options(args: argparse.Namespace) -> dict[str, Any]:
     rec = found[0]
     args.name = rec.job
     args.collection = rec.collection
-    args.store = store_for_job(args, rec)
     config = rec.config
     return {
+        "record": rec,
         "table": config["table"],
         "id_column": config["id_column"],
         "columns": config["columns"],

@@ -26,10 +26,12 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gemini_vectors.sync.state import JobRecord
+    from gemini_vectors.sync.state import JobRecord, SyncState
     from gemini_vectors.sync.vectorizer import SyncSummary, Vectorizer
 
 SOURCE_ENV = "GEMINI_VECTORS_SOURCE"
@@ -114,19 +116,28 @@ def _say(args: argparse.Namespace, line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
 
+@contextmanager
+def job_state(args: argparse.Namespace) -> Iterator[SyncState]:
+    """The sync state kept in the source database (``--state-schema``), for reading job records."""
+    from gemini_vectors.sync.source import create_engine
+    from gemini_vectors.sync.state import SyncState
+
+    engine = create_engine(args.source)
+    try:
+        yield SyncState(engine, args.state_schema)
+    finally:
+        engine.dispose()
+
+
 def recorded_job(args: argparse.Namespace) -> JobRecord | None:
     """The job an earlier sync recorded under the name these options give it, if any."""
-    from gemini_vectors.sync.source import create_engine, split_table_name
-    from gemini_vectors.sync.state import SyncState
+    from gemini_vectors.sync.source import split_table_name
 
     job = args.name or args.collection or (split_table_name(args.table, None)[1] if args.table else None)
     if job is None:
         return None
-    engine = create_engine(args.source)
-    try:
-        return SyncState(engine, args.state_schema).get_job(job)
-    finally:
-        engine.dispose()
+    with job_state(args) as state:
+        return state.get_job(job)
 
 
 def store_for_job(args: argparse.Namespace, rec: JobRecord | None) -> str | None:
@@ -154,7 +165,8 @@ def open_vectorizer(args: argparse.Namespace, **overrides: Any) -> Vectorizer:
 
     if not args.source:
         raise ConfigurationError(f"name the source database with --source URL (or ${SOURCE_ENV})")
-    rec = recorded_job(args)
+    # reembed has already found the job (by collection); a plain sync looks it up by name here
+    rec = overrides.pop("record", None) or recorded_job(args)
     store = store_for_job(args, rec)
     config = rec.config if rec is not None else {}
     embedder = None
