@@ -65,6 +65,28 @@ class EmbeddingError(GeminiVectorsError, RuntimeError):
     """The embedding API failed in a way that retries could not fix."""
 
 
+class RequestRejectedError(EmbeddingError):
+    """The API refused a request as a whole: no item of it is to blame.
+
+    A wrong or missing API key, a permission the key lacks, a model that does not exist, or a quota of
+    the whole project. Retrying, or splitting the call to find a bad item, cannot help: the caller stops
+    and reports it. It is never recorded as the failure of an item (guarantee 3).
+
+    Attributes:
+        code: The HTTP status (400, 401, 403, 404, 429), when the API gave one.
+        status: The API's status word (``PERMISSION_DENIED``, ...), when it gave one.
+        reason: The API's reason (``API_KEY_INVALID``, ...), when it gave one.
+    """
+
+    def __init__(
+        self, message: str, *, code: int | None = None, status: str | None = None, reason: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.reason = reason
+
+
 class APIResponseError(EmbeddingError):
     """The API answered with a malformed response: a wrong count, length or a non-finite value."""
 
