@@ -23,6 +23,7 @@ import pluggy
 from gemini_vectors import hookspecs
 from gemini_vectors.errors import ArgumentError, PluginError, UnknownStoreError
 from gemini_vectors.hookspecs import StoreFactory
+from gemini_vectors.redaction import redact_url
 from gemini_vectors.spec import EmbeddingSpec
 from gemini_vectors.store import VectorStore
 
@@ -212,7 +213,7 @@ def _scheme_of(url: str) -> str:
     scheme = urlsplit(url).scheme.lower()
     if not scheme:
         raise UnknownStoreError(
-            f"{url!r} is not a store URL; expected e.g. 'postgresql://...' or 'memory://'"
+            f"{redact_url(url)!r} is not a store URL; expected e.g. 'postgresql://...' or 'memory://'"
         )
     return scheme
 

@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from gemini_vectors.errors import ArgumentError, CollectionNotFoundError, SpecMismatchError
 from gemini_vectors.filters import Filter, MetadataValue
+from gemini_vectors.redaction import redact_url
 from gemini_vectors.spec import EmbeddingSpec
 
 if TYPE_CHECKING:
@@ -173,8 +174,21 @@ class VectorStore(ABC):
     that every backend refuses mixed vector spaces the same way.
     """
 
-    #: The URL the store was opened with, with any secret removed (safe to log).
-    url: str = ""
+    @property
+    def url(self) -> str:
+        """The URL the store was opened with, with every secret removed (safe to log, show and record).
+
+        Assigning the raw URL is safe: the setter keeps only :func:`~gemini_vectors.redaction.redact_url`
+        of it, so no backend can hold a password here by mistake.
+        """
+        return getattr(self, "_redacted_url", "")
+
+    @url.setter
+    def url(self, value: str) -> None:
+        self._redacted_url = redact_url(value)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
 
     @abstractmethod
     def stored_spec(self, name: str) -> EmbeddingSpec | None:

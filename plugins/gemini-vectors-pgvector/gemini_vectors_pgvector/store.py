@@ -19,7 +19,6 @@ import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import psycopg
@@ -38,6 +37,7 @@ from gemini_vectors.errors import (
     WriteError,
 )
 from gemini_vectors.filters import Filter, validate_metadata
+from gemini_vectors.redaction import redact_text
 from gemini_vectors.spec import EmbeddingSpec
 from gemini_vectors.store import Match, Record, StoreCollection, Vector, VectorStore, as_vector
 from gemini_vectors_pgvector.filter_sql import Query, filter_to_sql
@@ -61,18 +61,6 @@ RETRYABLE: tuple[type[BaseException], ...] = (psycopg.OperationalError,)
 #: pgvector's cap on ``hnsw.ef_search``.
 MAX_EF_SEARCH = 1000
 DEFAULT_EF_SEARCH = 40
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (safe for reprs, logs and errors)."""
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _lock_key(*parts: str) -> int:
@@ -153,7 +141,7 @@ class PgVectorCollection(StoreCollection):
         except psycopg.errors.UndefinedTable as exc:
             raise CollectionNotFoundError(f"collection {self.name!r} no longer exists (dropped?)") from exc
         except psycopg.Error as exc:
-            raise StoreError(f"{what} on collection {self.name!r} failed: {exc}") from exc
+            raise StoreError(f"{what} on collection {self.name!r} failed: {self._store._say(exc)}") from exc
 
     def _param(self, vector: Vector) -> Any:
         return HalfVector(vector) if self._plan.column_type == "halfvec" else vector
@@ -179,7 +167,8 @@ class PgVectorCollection(StoreCollection):
             try:
                 self._store._run("upsert", lambda conn, b=batch: self._write_batch(conn, b))  # type: ignore[misc]
             except (psycopg.Error, StoreError) as exc:
-                failed = {row[0]: f"{type(exc).__name__}: {exc}" for row in rows[start:]}
+                said = f"{type(exc).__name__}: {self._store._say(exc)}"
+                failed = {row[0]: said for row in rows[start:]}
                 if isinstance(exc, psycopg.errors.UndefinedTable):
                     raise CollectionNotFoundError(f"collection {self.name!r} no longer exists") from exc
                 raise WriteError(f"upsert into collection {self.name!r} failed", failed) from exc
@@ -483,7 +472,9 @@ class PgVectorStore(VectorStore):
         plan_storage(128, index)  # validates the index kind early
         if pool_size < 1 or batch_size < 1 or max_attempts < 1 or rerank_factor < 1:
             raise ConfigurationError("pool_size, batch_size, max_attempts and rerank_factor must be >= 1")
-        self.url = redact_url(url if url is not None else conninfo)
+        self.url = url if url is not None else conninfo  # the setter keeps the redacted form only
+        # The raw forms, so that a driver message echoing a piece of either is redacted too.
+        self._secret_sources = (conninfo, url or "")
         self.schema = schema
         self.index: IndexKind = index
         self.batch_size = batch_size
@@ -533,7 +524,13 @@ class PgVectorStore(VectorStore):
                         "create it; ask an administrator to run: CREATE EXTENSION vector"
                     ) from exc
         except psycopg.OperationalError as exc:
-            raise StoreError(f"cannot connect to {self.url}: {exc}") from exc
+            raise StoreError(f"cannot connect to {self.url}: {self._say(exc)}") from exc
+        except psycopg.Error as exc:  # a malformed URL or conninfo (ProgrammingError)
+            raise StoreError(f"cannot connect to {self.url}: {self._say(exc)}; check the URL") from exc
+
+    def _say(self, exc: BaseException) -> str:
+        """The text of a driver error with every secret of the connection string removed."""
+        return redact_text(str(exc).strip(), *self._secret_sources)
 
     @staticmethod
     def _configure(conn: Conn) -> None:
@@ -554,14 +551,16 @@ class PgVectorStore(VectorStore):
                     return fn(conn)
             except RETRYABLE as exc:
                 if attempt == self.max_attempts:
-                    raise StoreError(f"{what} failed {attempt} times on {self.url}: {exc}") from exc
+                    raise StoreError(
+                        f"{what} failed {attempt} times on {self.url}: {self._say(exc)}"
+                    ) from exc
                 delay = min(2.0, 0.05 * 2 ** (attempt - 1))
                 log.warning(
                     "%s on %s failed (%s: %s); retrying in %.2fs (attempt %d of %d)",
                     what,
                     self.url,
                     type(exc).__name__,
-                    exc,
+                    self._say(exc),
                     delay,
                     attempt + 1,
                     self.max_attempts,
@@ -573,7 +572,7 @@ class PgVectorStore(VectorStore):
         try:
             return self._run(what, fn)
         except psycopg.Error as exc:
-            raise StoreError(f"{what} failed on {self.url}: {exc}") from exc
+            raise StoreError(f"{what} failed on {self.url}: {self._say(exc)}") from exc
 
     def close(self) -> None:
         """Close the connection pool (the embedded server stops when the process exits)."""

@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 from gemini_vectors.errors import ConfigurationError, SpecMismatchError, StoreError, WriteError
 from gemini_vectors.filters import Filter
+from gemini_vectors.redaction import redact_text
 from gemini_vectors.spec import EmbeddingSpec, TaskMechanism
 from gemini_vectors.store import Match, Record, StoreCollection, Vector, VectorStore, as_vector
 from pinecone import Index, Pinecone
@@ -114,17 +115,10 @@ def spec_from_tags(tags: dict[str, str] | None) -> EmbeddingSpec | None:
 
 
 def _explain(exc: BaseException) -> str:
+    # A connection error quotes the host it tried, which may carry user:password@ (redacted here).
     if isinstance(exc, ApiError):
-        return f"HTTP {exc.status_code}: {exc.message}"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _without_userinfo(url: str) -> str:
-    """``url`` with any ``user:password@`` replaced, so that it is safe to show."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
+        return redact_text(f"HTTP {exc.status_code}: {exc.message}")
+    return redact_text(f"{type(exc).__name__}: {exc}")
 
 
 def _check_index_name(name: str) -> None:
@@ -199,8 +193,9 @@ class PineconeStore(VectorStore):
             raise ConfigurationError("no Pinecone API key: set PINECONE_API_KEY or pass api_key=")
         if max_workers < 1:
             raise ConfigurationError(f"max_workers must be at least 1, got {max_workers}")
+        # The setter redacts, also a password in a ?host=https://user:pw@... control plane.
         self.url = f"pinecone://{index_name}" + (
-            f"?host={_without_userinfo(self._host)}" if self._host else ""
+            f"?host={self._host}" if self._host else ""
         )
         self.max_request_bytes = max_request_bytes
         self.max_workers = max_workers

@@ -72,7 +72,7 @@ def test_bad_urls(url: str, message: str) -> None:
 def test_credentials_in_the_host_are_not_shown() -> None:
     store = PineconeStore("pinecone://idx?host=https://user:pw@proxy.example:8443", api_key="k")
     try:
-        assert "pw" not in repr(store) and store.url == "pinecone://idx?host=https://***@proxy.example:8443"
+        assert "pw" not in repr(store) and store.url == "pinecone://idx?host=https://user:***@proxy.example:8443"
     finally:
         store.close()
 

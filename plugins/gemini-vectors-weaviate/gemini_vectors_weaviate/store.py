@@ -39,6 +39,7 @@ from gemini_vectors.errors import (
     WriteError,
 )
 from gemini_vectors.filters import Filter, MetadataValue, matches, validate_metadata
+from gemini_vectors.redaction import redact_text
 from gemini_vectors.spec import EmbeddingSpec
 from gemini_vectors.store import Match, Record, StoreCollection, Vector, VectorStore, as_vector
 
@@ -823,10 +824,11 @@ def connect_weaviate(url: str, /, **options: Any) -> WeaviateStore:
     client = options.get("client")
     owns = client is None
     if client is None:
+        api_key = api_key_from(options.get("api_key"))
         try:
             client = open_client(
                 endpoint,
-                api_key=api_key_from(options.get("api_key")),
+                api_key=api_key,
                 headers=options.get("headers"),
                 timeout=options.get("timeout"),
                 init_timeout=options.get("init_timeout"),
@@ -835,5 +837,7 @@ def connect_weaviate(url: str, /, **options: Any) -> WeaviateStore:
         except ConfigurationError:
             raise
         except Exception as exc:
-            raise StoreError(f"could not connect to Weaviate at {endpoint.safe_url}: {exc}") from exc
+            # The client's message may quote the request; keep the key and header values (tokens) out.
+            said = redact_text(str(exc), secrets=[api_key, *(options.get("headers") or {}).values()])
+            raise StoreError(f"could not connect to Weaviate at {endpoint.safe_url}: {said}") from exc
     return WeaviateStore(client, url=endpoint.safe_url, owns_client=owns, **store_options)
