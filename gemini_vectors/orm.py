@@ -35,18 +35,36 @@ How it behaves:
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import threading
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Float, LargeBinary, event, inspect, type_coerce
-from sqlalchemy.engine import Dialect
+from sqlalchemy import (
+    Column,
+    Float,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    delete,
+    event,
+    insert,
+    inspect,
+    select,
+    tuple_,
+    type_coerce,
+)
+from sqlalchemy import Text as SAText
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import MappedColumn, Mapper, Session, mapped_column
+from sqlalchemy.orm.base import NO_VALUE
 from sqlalchemy.sql import ColumnElement, bindparam, cast, literal
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
@@ -55,9 +73,11 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from gemini_vectors import plugins
 from gemini_vectors.content import PDF, Audio, Image, Item, Part, Text, Video, part_from_bytes
 from gemini_vectors.errors import (
+    ArgumentError,
     ConfigurationError,
     ContentError,
     PartialEmbeddingError,
+    SpecMismatchError,
 )
 from gemini_vectors.spec import EmbeddingSpec, TaskType
 from gemini_vectors.store import as_vector
@@ -138,6 +158,16 @@ class EmbeddingType(TypeDecorator[Vector]):
             return vector.astype("<f4").tobytes()
         return vector
 
+    def compare_values(self, x: Any, y: Any) -> bool:
+        # For the ORM's attribute history: numpy's == is elementwise, so without this an array equal
+        # to the loaded one (session.merge() copies one in) would look like a new value.
+        if x is None or y is None:
+            return x is y
+        try:
+            return bool(np.array_equal(np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.float32)))
+        except (TypeError, ValueError):
+            return False
+
     def process_result_value(self, value: Any, dialect: Dialect) -> Vector | None:
         if value is None:
             return None
@@ -174,7 +204,7 @@ def _query_param(coltype: Any, query: Any, task: TaskType | str) -> Any:
     if not isinstance(coltype, EmbeddingType):  # pragma: no cover - the comparator lives on the type
         raise TypeError("nearest() works on embedding columns only")
     if isinstance(query, np.ndarray | list | tuple):
-        vector = as_vector(query, coltype.dimensions, what="query vector")
+        vector = query_vector(query, coltype.dimensions)
         return bindparam(None, vector, type_=coltype, unique=True)
     embedder = coltype.embedder
     if embedder is None:
@@ -194,6 +224,27 @@ def _query_param(coltype: Any, query: Any, task: TaskType | str) -> Any:
             return cached[0]
 
     return bindparam(None, callable_=embed_once, type_=coltype, unique=True)
+
+
+def query_vector(values: Any, dimensions: int) -> Vector:
+    """A query vector for ``nearest()``: checked, and scaled to unit length.
+
+    Cosine distance does not depend on the query's length, so scaling changes no result; it keeps the
+    database's float4 arithmetic from overflowing or underflowing (1e30 squared is inf, 1e-30 squared
+    is 0, and either gives NaN distances).
+
+    Raises:
+        ArgumentError: wrong length, NaN or infinite elements, or a zero vector (no direction, so its
+            distance to anything is undefined).
+    """
+    vector = as_vector(values, dimensions, what="query vector")
+    norm = float(np.linalg.norm(vector.astype(np.float64)))
+    if norm == 0.0:
+        raise ArgumentError(
+            "nearest() got a zero query vector: it has no direction, so its cosine distance to every row "
+            "is undefined. Pass a non-zero vector, or text to embed."
+        )
+    return (vector.astype(np.float64) / norm).astype(np.float32)
 
 
 class CosineDistance(ColumnElement[float]):
@@ -259,10 +310,20 @@ def embedding_column(
     info = dict(column_kwargs.pop("info", {}))
     info[INFO_KEY] = EmbeddingSource(columns, embedder, title)
     column_kwargs.setdefault("nullable", True)
-    return mapped_column(EmbeddingType.for_spec(embedder.spec, embedder), info=info, **column_kwargs)
+    mapped = mapped_column(EmbeddingType.for_spec(embedder.spec, embedder), info=info, **column_kwargs)
+    event.listen(mapped.column, "after_parent_attach", _on_attach)
+    return mapped
 
 
 # -- filling columns on flush --------------------------------------------------------------------------
+#
+# One rule decides whether a row's vector is stale, wherever the row has been (a failed flush and its
+# rollback, session.merge(), another embedder failing in the same flush): a vector is the function of the
+# column's spec, its title and its source values. Every vector object the library knows of (those it
+# computed, and those loaded from the database beside their content) is noted, by identity, with the
+# digest of the content it belongs to. At flush a known vector whose digest differs from the digest of
+# the row's current content is embedded again. A value the library does not know of, assigned since the
+# row was loaded, is the user's own and is kept. numpy's == never decides anything here.
 
 
 _hook_lock = threading.Lock()
@@ -278,6 +339,9 @@ def _install_flush_hook() -> None:
         if not _hook_installed:
             # On the Session class, so every session sees it, including AsyncSession's sync_session.
             event.listen(Session, "before_flush", _before_flush)
+            # On every mapper: a vector loaded from the database is noted with the content loaded beside it.
+            event.listen(Mapper, "load", _on_load)
+            event.listen(Mapper, "refresh", _on_refresh)
             _hook_installed = True
 
 
@@ -330,6 +394,102 @@ def item_for(obj: Any, src: EmbeddingSource) -> Item | None:
     return Item(parts) if parts else None
 
 
+def _title_for(obj: Any, src: EmbeddingSource) -> str | None:
+    title = getattr(obj, src.title) if src.title else None
+    return None if title is None else str(title)
+
+
+def _value_bytes(value: Any) -> bytes:
+    # Tagged by kind, so that b"x" and "x" (or None and "") never share a digest.
+    if value is None:
+        return b"n"
+    if isinstance(value, str):
+        return b"s" + value.encode("utf-8", "surrogatepass")
+    if isinstance(value, bytes | bytearray | memoryview):
+        return b"b" + bytes(value)
+    if isinstance(value, Item | Text | Image | Audio | Video | PDF):
+        return b"p" + value.content_hash().encode()
+    return b"o" + str(value).encode("utf-8", "surrogatepass")
+
+
+def content_digest(src: EmbeddingSource, value_of: Callable[[str], Any]) -> str:
+    """The digest of everything an embedding column's vector is a function of: spec, sources and title.
+
+    Args:
+        src: The column's source description.
+        value_of: Gives the current value of an attribute by name.
+    """
+    h = hashlib.sha256(b"gemini-vectors orm content v1\0")
+    h.update(src.embedder.spec.to_json().encode())
+    for name in src.columns:
+        value = _value_bytes(value_of(name))
+        h.update(b"\0source %d:" % len(value) + value)
+    if src.title:
+        value = _value_bytes(value_of(src.title))
+        h.update(b"\0title %d:" % len(value) + value)
+    return h.hexdigest()
+
+
+class _Origins:
+    """The content digest of each vector object the library knows of, by identity (weakly held)."""
+
+    def __init__(self) -> None:
+        # Reentrant: a weakref callback may run (garbage collection) while this thread holds the lock.
+        self._lock = threading.RLock()
+        self._by_id: dict[int, tuple[weakref.ref[Any], str]] = {}
+
+    def note(self, vector: Any, digest: str) -> None:
+        if not isinstance(vector, np.ndarray):
+            return
+        key = id(vector)
+
+        def forget(ref: weakref.ref[Any]) -> None:
+            with self._lock:
+                entry = self._by_id.get(key)
+                if entry is not None and entry[0] is ref:
+                    del self._by_id[key]
+
+        with self._lock:
+            self._by_id[key] = (weakref.ref(vector, forget), digest)
+
+    def digest(self, vector: Any) -> str | None:
+        if not isinstance(vector, np.ndarray):
+            return None
+        with self._lock:
+            entry = self._by_id.get(id(vector))
+        if entry is None or entry[0]() is not vector:
+            return None
+        return entry[1]
+
+
+_origins = _Origins()
+
+
+def _inputs(src: EmbeddingSource) -> tuple[str, ...]:
+    return (*src.columns, src.title) if src.title else src.columns
+
+
+def _note_loaded(state: Any) -> None:
+    for key, src in _embedding_columns(state.mapper):
+        vector = state.dict.get(key)
+        if not isinstance(vector, np.ndarray):
+            continue
+        names = _inputs(src)
+        # Only the content as stored: a source not loaded, or changed since (a refresh of other
+        # attributes of a dirty row), is not what the stored vector was made from.
+        if any(name not in state.dict or name in state.committed_state for name in names):
+            continue
+        _origins.note(vector, content_digest(src, state.dict.__getitem__))
+
+
+def _on_load(target: Any, context: Any) -> None:
+    _note_loaded(inspect(target))
+
+
+def _on_refresh(target: Any, context: Any, attrs: Any) -> None:
+    _note_loaded(inspect(target))
+
+
 def _describe(obj: Any) -> str:
     mapper = inspect(obj).mapper
     keys = ", ".join(
@@ -339,45 +499,256 @@ def _describe(obj: Any) -> str:
     return f"{type(obj).__name__}({keys})"
 
 
+@dataclass(frozen=True)
+class _Job:
+    obj: Any
+    key: str
+    item: Item
+    title: str | None
+    digest: str
+
+
+_KEEP: Literal["keep"] = "keep"
+_CLEAR: Literal["clear"] = "clear"
+_OWN: Literal["own"] = "own"
+
+
+def _decide(state: Any, key: str, src: EmbeddingSource) -> _Job | Literal["keep", "clear", "own"]:
+    obj = state.obj()
+    # Read the current content first: this loads expired sources (and the vector with them).
+    item = item_for(obj, src)
+    digest = content_digest(src, functools.partial(getattr, obj))
+    current = state.dict.get(key, NO_VALUE)
+    made_from = _origins.digest(current)
+    if made_from is None:
+        if _changed(state, key):
+            return _OWN  # assigned since the row was loaded, and not by the library: the user's vector
+        if state.key is not None and not any(_changed(state, name) for name in _inputs(src)):
+            return _KEEP  # the stored vector of the stored content
+    elif made_from == digest:
+        return _KEEP
+    if item is None:
+        return _KEEP if current is None or (current is NO_VALUE and state.key is None) else _CLEAR
+    return _Job(obj, key, item, _title_for(obj, src), digest)
+
+
+def _check_own_vector(obj: Any, key: str, src: EmbeddingSource) -> None:
+    value = getattr(obj, key)
+    if value is None:
+        return
+    vector = as_vector(value, src.embedder.spec.dimensions, what=f"{_describe(obj)}.{key}")
+    if not np.any(vector):
+        raise ArgumentError(
+            f"{_describe(obj)}.{key} was set to a zero vector; its cosine distance to anything is undefined. "
+            "Assign a non-zero vector, or None to leave the row out of searches."
+        )
+
+
+def _embed(embedder: EmbedderLike, jobs: list[_Job]) -> list[Vector]:
+    titles = [job.title for job in jobs]
+    try:
+        vectors = embedder.embed_documents(
+            [job.item for job in jobs], titles=titles if any(t is not None for t in titles) else None
+        )
+    except ContentError as exc:
+        if exc.index is not None and 0 <= exc.index < len(jobs):
+            exc.add_note(f"while embedding {_describe(jobs[exc.index].obj)}.{jobs[exc.index].key}")
+        raise
+    except PartialEmbeddingError as exc:
+        shown = ", ".join(f"{_describe(jobs[i].obj)}.{jobs[i].key}" for i in list(exc.failures)[:10])
+        exc.add_note(f"rejected rows: {shown}; nothing was flushed")
+        raise
+    # A new array per row: its identity is what marks it as the library's.
+    return [np.array(vector, dtype=np.float32) for vector in vectors]
+
+
 def _before_flush(session: Session, flush_context: Any, instances: Any) -> None:
-    todo: dict[int, tuple[EmbedderLike, list[tuple[Any, str, Item, str | None]]]] = {}
+    batches: dict[int, tuple[EmbedderLike, list[_Job]]] = {}
+    clears: list[tuple[Any, str]] = []
+    written: dict[tuple[str | None, str, str], tuple[Mapper[Any], EmbeddingSpec]] = {}
     with session.no_autoflush:
         for obj in [*session.new, *session.dirty]:
             state = inspect(obj)
-            columns = _embedding_columns(state.mapper)
-            if not columns:
-                continue
-            is_new = state.key is None
-            for key, src in columns:
-                if _changed(state, key):
-                    continue  # set by hand: keep it
-                if not is_new and not any(_changed(state, name) for name in src.columns):
+            for key, src in _embedding_columns(state.mapper):
+                action = _decide(state, key, src)
+                if action == _KEEP:
                     continue
-                item = item_for(obj, src)
-                if item is None:
-                    setattr(obj, key, None)
-                    continue
-                title = getattr(obj, src.title) if src.title else None
-                group = todo.setdefault(id(src.embedder), (src.embedder, []))[1]
-                group.append((obj, key, item, None if title is None else str(title)))
-    for embedder, rows in todo.values():
-        titles = [t for *_, t in rows]
-        try:
-            vectors = embedder.embed_documents(
-                [item for _, _, item, _ in rows],
-                titles=titles if any(t is not None for t in titles) else None,
+                if action == _OWN:
+                    _check_own_vector(obj, key, src)
+                elif action == _CLEAR:
+                    clears.append((obj, key))
+                elif isinstance(action, _Job):
+                    batches.setdefault(id(src.embedder), (src.embedder, []))[1].append(action)
+                table = state.mapper.get_property(key).columns[0].table
+                written[(table.schema, table.name, key)] = (state.mapper, src.embedder.spec)
+        _check_specs(session, written)  # before anything is paid for
+    computed: list[tuple[_Job, Vector]] = []
+    for embedder, jobs in batches.values():
+        computed.extend(zip(jobs, _embed(embedder, jobs), strict=True))
+    # Assigned only once every embedder has answered: when one fails, no vector of this flush is left
+    # in memory to pass for fresh (the rows stay as they were, and the next flush embeds them).
+    for obj, key in clears:
+        setattr(obj, key, None)
+    for job, vector in computed:
+        setattr(job.obj, job.key, vector)
+        _origins.note(vector, job.digest)
+
+
+# -- the spec of each column, recorded in the database -----------------------------------------------------
+#
+# Two columns of the same dimensions can hold two vector spaces (gemini-embedding-001 and -2 at 768):
+# the type cannot tell them apart, so the spec is recorded in a small table beside the user's tables,
+# keyed by table and column, and every flush that writes a column compares it first.
+
+SPEC_TABLE = "gemini_vectors_orm_specs"
+"""Name of the table recording the spec of each embedding column (in the schema of the column's table)."""
+
+_spec_tables: dict[str | None, Table] = {}
+_spec_tables_lock = threading.Lock()
+
+
+def spec_table(metadata: MetaData, schema: str | None = None) -> Table:
+    """The spec registry table in ``metadata`` (defined there on first use)."""
+    key = f"{schema}.{SPEC_TABLE}" if schema else SPEC_TABLE
+    found = metadata.tables.get(key)
+    if found is not None:
+        return found
+    return Table(
+        SPEC_TABLE,
+        metadata,
+        Column("table_name", String(255), primary_key=True),
+        Column("column_name", String(255), primary_key=True),
+        Column("spec", SAText(), nullable=False),
+        schema=schema,
+    )
+
+
+def _registry(schema: str | None) -> Table:
+    with _spec_tables_lock:
+        table = _spec_tables.get(schema)
+        if table is None:
+            table = _spec_tables[schema] = spec_table(MetaData(), schema)
+        return table
+
+
+def _on_attach(column: Column[Any], table: Any) -> None:
+    # So that create_all() and Alembic autogenerate know the registry as one of the app's tables.
+    if isinstance(table, Table):
+        spec_table(table.metadata, table.schema)
+
+
+class ColumnSpecMismatchError(SpecMismatchError):
+    """An embedding column holds vectors of another spec than its embedder's.
+
+    Attributes:
+        column: ``table.column``.
+        stored: The spec recorded for the column.
+        requested: The spec of the column's embedder now.
+    """
+
+    def __init__(self, column: str, stored: EmbeddingSpec, requested: EmbeddingSpec, attribute: str) -> None:
+        super().__init__(column, stored, requested)
+        self.column = column
+        self.args = (
+            f"embedding column {column!r} holds vectors of {stored.describe()}, but its embedder is "
+            f"{requested.describe()}; vectors of two specs must never meet in one column. Define the column "
+            f"with an embedder of the recorded spec, or re-embed every row with the new one: "
+            f"gemini_vectors.orm.reembed(session, {attribute}) and commit.",
+        )
+
+
+def _check_specs(
+    session: Session, written: dict[tuple[str | None, str, str], tuple[Mapper[Any], EmbeddingSpec]]
+) -> None:
+    for (schema, table_name, key), (mapper, spec) in written.items():
+        conn = session.connection(bind_arguments={"mapper": mapper})
+        registry = _registry(schema)
+        column = mapper.get_property(key).columns[0].name
+        registry.create(conn, checkfirst=True)
+        stored = conn.execute(
+            select(registry.c.spec).where(
+                registry.c.table_name == table_name, registry.c.column_name == column
             )
-        except ContentError as exc:
-            if exc.index is not None and 0 <= exc.index < len(rows):
-                obj, key, _, _ = rows[exc.index]
-                exc.add_note(f"while embedding {_describe(obj)}.{key}")
-            raise
-        except PartialEmbeddingError as exc:
-            shown = ", ".join(f"{_describe(rows[i][0])}.{rows[i][1]}" for i in list(exc.failures)[:10])
-            exc.add_note(f"rejected rows: {shown}; nothing was flushed")
-            raise
-        for (obj, key, _, _), vector in zip(rows, vectors, strict=True):
-            setattr(obj, key, np.asarray(vector, dtype=np.float32))
+        ).scalar_one_or_none()
+        if stored is None:
+            conn.execute(
+                insert(registry).values(table_name=table_name, column_name=column, spec=spec.to_json())
+            )
+            continue
+        recorded = EmbeddingSpec.from_json(stored)
+        if recorded != spec:
+            raise ColumnSpecMismatchError(
+                f"{table_name}.{column}", recorded, spec, f"{mapper.class_.__name__}.{key}"
+            )
+
+
+def _record_spec(
+    conn: Connection, schema: str | None, table_name: str, column: str, spec: EmbeddingSpec
+) -> None:
+    registry = _registry(schema)
+    registry.create(conn, checkfirst=True)
+    where = (registry.c.table_name == table_name, registry.c.column_name == column)
+    conn.execute(delete(registry).where(*where))
+    conn.execute(insert(registry).values(table_name=table_name, column_name=column, spec=spec.to_json()))
+
+
+def reembed(session: Session, attribute: Any, *, batch_size: int = 100) -> int:
+    """Embed every row of an embedding column again with the column's embedder, and record its spec.
+
+    The way out of :class:`ColumnSpecMismatchError` after the column's embedder changed. It runs in the
+    session's transaction, a page of rows per Embedder call and flush: commit to keep the new vectors
+    (until then other sessions see the old vectors under the old spec), roll back to keep the old ones.
+
+    Args:
+        session: The session to work in.
+        attribute: The mapped embedding column, e.g. ``Product.embedding``.
+        batch_size: Rows per page (loaded, embedded and flushed together).
+
+    Returns:
+        The number of rows embedded (rows whose sources are all NULL get NULL and are not counted).
+
+    Raises:
+        ArgumentError: ``attribute`` is not an embedding column, or ``batch_size`` is not positive.
+    """
+    prop = getattr(attribute, "property", None)
+    columns: Sequence[Any] = getattr(prop, "columns", None) or ()
+    src = getattr(columns[0], "info", {}).get(INFO_KEY) if columns else None
+    if prop is None or not isinstance(src, EmbeddingSource):
+        raise ArgumentError(
+            f"reembed() takes a mapped embedding column such as Product.embedding, not {attribute!r}"
+        )
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ArgumentError(f"batch_size must be a positive integer, not {batch_size!r}")
+    mapper: Mapper[Any] = prop.parent
+    key: str = prop.key
+    table = columns[0].table
+    conn = session.connection(bind_arguments={"mapper": mapper})
+    _record_spec(conn, table.schema, table.name, columns[0].name, src.embedder.spec)
+    pk = [mapper.get_property_by_column(col).class_attribute for col in mapper.primary_key]
+    last: tuple[Any, ...] | None = None
+    done = 0
+    while True:
+        page = select(mapper.class_).order_by(*pk).limit(batch_size)
+        if last is not None:
+            page = page.where(tuple_(*pk) > tuple_(*last))
+        rows = list(session.scalars(page))
+        if not rows:
+            return done
+        jobs: list[_Job] = []
+        for obj in rows:
+            item = item_for(obj, src)
+            if item is None:
+                setattr(obj, key, None)
+            else:
+                digest = content_digest(src, functools.partial(getattr, obj))
+                jobs.append(_Job(obj, key, item, _title_for(obj, src), digest))
+        if jobs:
+            for job, vector in zip(jobs, _embed(src.embedder, jobs), strict=True):
+                setattr(job.obj, key, vector)
+                _origins.note(vector, job.digest)
+        session.flush()
+        done += len(jobs)
+        last = tuple(getattr(rows[-1], attr.key) for attr in pk)
 
 
 # -- alembic ------------------------------------------------------------------------------------------
@@ -396,12 +767,18 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fal
 
 __all__ = [
     "INFO_KEY",
+    "SPEC_TABLE",
+    "ColumnSpecMismatchError",
     "CosineDistance",
     "EmbedderLike",
     "EmbeddingSource",
     "EmbeddingType",
+    "content_digest",
     "embedding_column",
     "item_for",
     "part_for_value",
+    "query_vector",
+    "reembed",
     "render_item",
+    "spec_table",
 ]
