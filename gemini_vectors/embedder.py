@@ -14,6 +14,10 @@ What it guarantees, whatever the model or the network does:
   RetryInfo; an optional RPM/TPM limiter keeps under a quota;
 * a 400 caused by one item of a batch is isolated by bisection: the others are kept and the error names
   the rejected items (:class:`~gemini_vectors.errors.PartialEmbeddingError`);
+* a request refused as a whole (bad key, permission, unknown model, a per-day quota) is never blamed on
+  an item: it stops the embed at once, with no retry, no bisection and no further call
+  (:class:`~gemini_vectors.errors.RequestRejectedError`; the classification is
+  :func:`gemini_vectors.retry.classify_error`);
 * every item checked against the model's limits before anything is sent.
 """
 
@@ -23,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import sys
-import time
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -55,7 +59,15 @@ from gemini_vectors.errors import (
     RateLimitError,
 )
 from gemini_vectors.ratelimit import RateLimiter
-from gemini_vectors.retry import RetryPolicy, is_retryable, server_retry_delay
+from gemini_vectors.retry import (
+    ErrorKind,
+    RetryPolicy,
+    classify_error,
+    client_secrets,
+    request_rejected,
+    scrub,
+    server_retry_delay,
+)
 from gemini_vectors.spec import EmbeddingSpec, ModelInfo, TaskType, apply_task_prefix, get_model
 from gemini_vectors.uploads import DEFAULT_UPLOAD_THRESHOLD, FileUploads, inline_media_bytes
 
@@ -73,6 +85,18 @@ DEFAULT_MAX_CALL_BYTES = 8 * 1024 * 1024
 
 class _ShortResponseError(APIResponseError):
     """The API returned fewer or more vectors than requests; the call is retried as a whole."""
+
+
+class _ItemRejected(Exception):
+    """The API's answer blames the content of the call: split it to find the item (bisection)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Stopped(Exception):
+    """Another call of the same embed failed; this one is not sent (the other's error is raised)."""
 
 
 @dataclass(frozen=True)
@@ -127,14 +151,10 @@ class _Outcome:
         return self
 
 
-def _is_item_rejection(exc: BaseException) -> bool:
-    return isinstance(exc, genai_errors.ClientError) and exc.code == 400
-
-
-def _describe_api_error(exc: BaseException) -> str:
+def _describe_api_error(exc: BaseException, secrets: Sequence[str] = ()) -> str:
     if isinstance(exc, genai_errors.APIError):
-        return f"{exc.code} {exc.status}: {exc.message}"
-    return f"{type(exc).__name__}: {exc}"
+        return scrub(f"{exc.code} {exc.status}: {exc.message}", secrets)
+    return scrub(f"{type(exc).__name__}: {exc}", secrets)
 
 
 class Embedder:
@@ -185,6 +205,8 @@ class Embedder:
         self.upload_threshold_bytes = upload_threshold_bytes
         self.limiter = RateLimiter(rpm=rpm, tpm=tpm)
         self._client = client if client is not None else self._build_client(api_key, vertexai)
+        # taken out of every message built from an API answer (some answers echo the key)
+        self._secrets = client_secrets(self._client)
         self.vertexai = bool(getattr(getattr(self._client, "_api_client", None), "vertexai", vertexai))
         self._max_requests = 1 if self.vertexai else MAX_REQUESTS_PER_CALL
 
@@ -364,39 +386,47 @@ class Embedder:
     def _give_up(self, exc: BaseException, call: _Call, attempts: int) -> EmbeddingError:
         first, last = call.requests[0].index, call.requests[-1].index
         where = f"items {first}..{last}" if first != last else f"item {first}"
+        described = _describe_api_error(exc, self._secrets)
         if isinstance(exc, genai_errors.APIError) and exc.code == 429:
-            return RateLimitError(
-                f"rate limited on {where} after {attempts} attempts: {_describe_api_error(exc)}"
-            )
+            return RateLimitError(f"rate limited on {where} after {attempts} attempts: {described}")
         if isinstance(exc, APIResponseError):
             return APIResponseError(f"{where}: {exc} (after {attempts} attempts)")
-        return EmbeddingError(
-            f"embedding {where} failed after {attempts} attempts: {_describe_api_error(exc)}"
-        )
+        return EmbeddingError(f"embedding {where} failed after {attempts} attempts: {described}")
 
     def _wait_before_retry(self, exc: Exception, call: _Call, attempt: int) -> float:
         """Seconds to wait before trying ``call`` again after ``exc``; raises when it must not be retried.
 
-        A 400 is re-raised as it is, for the caller to bisect the call; other failures that retrying
-        cannot fix, or the last attempt's, become the library's errors.
+        What ``exc`` means is :func:`~gemini_vectors.retry.classify_error`'s answer, nothing else: a
+        request-level refusal raises RequestRejectedError at once (no retry, no bisection); an answer that
+        blames the content raises ``_ItemRejected`` for the caller to bisect the call; other failures that
+        retrying cannot fix, or the last attempt's, become the library's errors.
         """
-        if _is_item_rejection(exc):
-            raise exc
-        retryable = isinstance(exc, _ShortResponseError) or is_retryable(exc)
-        if not retryable or attempt >= self.retry.max_attempts:
+        kind = ErrorKind.RETRY if isinstance(exc, _ShortResponseError) else classify_error(exc).kind
+        if kind is ErrorKind.REQUEST:
+            rejected = request_rejected(exc, secrets=self._secrets)
+            assert rejected is not None
+            raise rejected from exc
+        if kind is ErrorKind.ITEM:
+            raise _ItemRejected(_describe_api_error(exc, self._secrets)) from exc
+        if kind is not ErrorKind.RETRY or attempt >= self.retry.max_attempts:
             raise self._give_up(exc, call, attempt) from exc
         delay = self.retry.backoff(attempt, server_retry_delay(exc))
         log.debug(
-            "retrying %d requests in %.2fs after %s", len(call.requests), delay, _describe_api_error(exc)
+            "retrying %d requests in %.2fs after %s",
+            len(call.requests),
+            delay,
+            _describe_api_error(exc, self._secrets),
         )
         return delay
 
     # -- sync driver -----------------------------------------------------------------------------
 
-    def _send(self, call: _Call) -> _Outcome:
+    def _send(self, call: _Call, stop: threading.Event) -> _Outcome:
         contents = call.contents()
         for attempt in range(1, self.retry.max_attempts + 1):
-            time.sleep(self.limiter.reserve(call.tokens))
+            # a wait ends early, and nothing more is sent, once another call of this embed has failed
+            if stop.wait(self.limiter.reserve(call.tokens)):
+                raise _Stopped()
             try:
                 response = self._client.models.embed_content(
                     model=self.spec.model,
@@ -405,17 +435,34 @@ class Embedder:
                 )
                 return self._vectors_from(response, call)
             except Exception as exc:
-                time.sleep(self._wait_before_retry(exc, call, attempt))
+                if stop.wait(self._wait_before_retry(exc, call, attempt)):
+                    raise _Stopped() from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _run(self, call: _Call) -> _Outcome:
+    def _run(self, call: _Call, stop: threading.Event) -> _Outcome:
+        """Send ``call``; when the answer blames its content, split it until the rejected items are found.
+
+        Any other failure, found at any depth of the split, propagates at once: no further half is sent.
+        """
         try:
-            return self._send(call)
-        except genai_errors.ClientError as exc:
+            return self._send(call, stop)
+        except _ItemRejected as rejected:
             if len(call.requests) == 1:
-                return _Outcome({}, {call.requests[0].index: _describe_api_error(exc)})
+                return _Outcome({}, {call.requests[0].index: rejected.reason})
             left, right = call.halves()
-            return self._run(left).merge(self._run(right))
+            return self._run(left, stop).merge(self._run(right, stop))
+
+    def _run_guarded(self, call: _Call, stop: threading.Event) -> _Outcome:
+        """:meth:`_run` in a worker: a failure stops the other workers' next sends at once."""
+        if stop.is_set():
+            raise _Stopped()
+        try:
+            return self._run(call, stop)
+        except _Stopped:
+            raise
+        except BaseException:
+            stop.set()
+            raise
 
     def embed(
         self,
@@ -440,19 +487,25 @@ class Embedder:
             calls = self._prepare(items, task, titles, uploads)
             total = sum(len(c.requests) for c in calls)
             result = _Outcome({}, {})
+            stop = threading.Event()
             with self._progress_bar(total, len(calls)) as bar:
                 if len(calls) <= 1 or self.max_concurrency == 1:
                     for call in calls:
-                        result.merge(self._run(call))
+                        result.merge(self._run(call, stop))
                         bar.update(len(call.requests))
                 else:
                     with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="gemini-embed") as pool:
-                        futures = {pool.submit(self._run, call): call for call in calls}
+                        futures = {pool.submit(self._run_guarded, call, stop): call for call in calls}
                         try:
                             for future in as_completed(futures):
-                                result.merge(future.result())
+                                try:
+                                    outcome = future.result()
+                                except _Stopped:
+                                    continue  # the error that stopped it comes from its own future
+                                result.merge(outcome)
                                 bar.update(len(futures[future].requests))
                         except BaseException:
+                            stop.set()
                             for f in futures:
                                 f.cancel()
                             raise
@@ -500,11 +553,13 @@ class Embedder:
 
     # -- async driver ----------------------------------------------------------------------------
 
-    async def _asend(self, call: _Call) -> _Outcome:
+    async def _asend(self, call: _Call, stop: asyncio.Event) -> _Outcome:
         # reading media files blocks: keep it off the event loop
         contents = await asyncio.to_thread(call.contents)
         for attempt in range(1, self.retry.max_attempts + 1):
             await asyncio.sleep(self.limiter.reserve(call.tokens))
+            if stop.is_set():
+                raise _Stopped()
             try:
                 response = await self._client.aio.models.embed_content(
                     model=self.spec.model,
@@ -516,15 +571,24 @@ class Embedder:
                 await asyncio.sleep(self._wait_before_retry(exc, call, attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _arun(self, call: _Call, gate: asyncio.Semaphore) -> _Outcome:
+    async def _arun(self, call: _Call, gate: asyncio.Semaphore, stop: asyncio.Event) -> _Outcome:
+        """Async twin of :meth:`_run`; a failure stops the other tasks' next sends at once."""
         try:
             async with gate:
-                return await self._asend(call)
-        except genai_errors.ClientError as exc:
+                if stop.is_set():
+                    raise _Stopped()
+                try:
+                    return await self._asend(call, stop)
+                except (_ItemRejected, _Stopped):
+                    raise
+                except BaseException:
+                    stop.set()  # before the gate lets the next call in
+                    raise
+        except _ItemRejected as rejected:
             if len(call.requests) == 1:
-                return _Outcome({}, {call.requests[0].index: _describe_api_error(exc)})
+                return _Outcome({}, {call.requests[0].index: rejected.reason})
             left, right = call.halves()
-            return (await self._arun(left, gate)).merge(await self._arun(right, gate))
+            return (await self._arun(left, gate, stop)).merge(await self._arun(right, gate, stop))
 
     async def aembed(
         self,
@@ -539,12 +603,16 @@ class Embedder:
             calls = await asyncio.to_thread(self._prepare, items, task, titles, uploads)
             total = sum(len(c.requests) for c in calls)
             gate = asyncio.Semaphore(self.max_concurrency)
+            stop = asyncio.Event()
             result = _Outcome({}, {})
             with self._progress_bar(total, len(calls)) as bar:
-                tasks = [asyncio.ensure_future(self._arun(call, gate)) for call in calls]
+                tasks = [asyncio.ensure_future(self._arun(call, gate, stop)) for call in calls]
                 try:
                     for done in asyncio.as_completed(tasks):
-                        outcome = await done
+                        try:
+                            outcome = await done
+                        except _Stopped:
+                            continue  # the error that stopped it comes from its own task
                         result.merge(outcome)
                         bar.update(len(outcome.vectors) + len(outcome.failures))
                 except BaseException:

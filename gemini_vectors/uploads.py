@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from gemini_vectors.content import Item, MediaPart, Part
 from gemini_vectors.errors import EmbeddingError
+from gemini_vectors.retry import client_secrets, request_rejected, scrub
 
 if TYPE_CHECKING:
     from google import genai
@@ -117,6 +118,7 @@ class FileUploads:
 
         Raises:
             UploadError: the upload failed or the file did not become ACTIVE.
+            RequestRejectedError: the API refused the request as a whole (a bad key, no permission).
         """
         from google.genai import errors as genai_errors
         from google.genai import types
@@ -127,10 +129,17 @@ class FileUploads:
             mime_type=part.mime_type, display_name=part.path.name if part.path is not None else None
         )
         source: str | io.BytesIO = str(part.path) if part.path is not None else io.BytesIO(part.data or b"")
+        secrets = client_secrets(self.client)
         try:
             file = self.client.files.upload(file=source, config=config)
         except (genai_errors.APIError, OSError) as exc:
-            raise UploadError(f"uploading {part.describe()} to the File API failed: {exc}") from exc
+            # a bad key or a project without access is the request's fault, not this file's (guarantee 3)
+            rejected = request_rejected(exc, secrets=secrets)
+            if rejected is not None:
+                raise rejected from exc
+            raise UploadError(
+                f"uploading {part.describe()} to the File API failed: {scrub(str(exc), secrets)}"
+            ) from exc
         if file.name:
             self.names.append(file.name)
         try:
@@ -138,7 +147,12 @@ class FileUploads:
                 self.client, file, timeout=self.timeout, poll_interval=self.poll_interval
             )
         except genai_errors.APIError as exc:
-            raise UploadError(f"checking uploaded {part.describe()} failed: {exc}") from exc
+            rejected = request_rejected(exc, secrets=secrets)
+            if rejected is not None:
+                raise rejected from exc
+            raise UploadError(
+                f"checking uploaded {part.describe()} failed: {scrub(str(exc), secrets)}"
+            ) from exc
         if not file.uri:
             raise UploadError(f"the File API returned no uri for uploaded {part.describe()}")
         log.debug("uploaded %s as %s", part.describe(), file.name)

@@ -32,6 +32,21 @@ class Faults:
         batch_end_state: The state a Batch Mode job ends in: ``SUCCEEDED``, ``FAILED`` or ``EXPIRED``.
         file_processing_seconds: How long an uploaded file stays PROCESSING before it is ACTIVE; using
             it before then is answered 400 FAILED_PRECONDITION, as Google does for fresh videos.
+        daily_quota: Requests per day of the project (each content of a batch counts as one request,
+            as Google counts them): a call that would pass it is answered 429 RESOURCE_EXHAUSTED with a
+            ``google.rpc.QuotaFailure`` naming the per-day quota
+            (``EmbedContentRequestsPerDayPerUserPerProjectPerModel-FreeTier``) and, as Google does, a
+            short RetryInfo that retrying cannot honour. The day is the emulator's life (``reset()``
+            starts a new one).
+        permission_denied: An ErrorInfo reason: every call (embedding, files, batches) is answered 403
+            PERMISSION_DENIED with Google's body for it: ``SERVICE_DISABLED`` (the project has not
+            enabled the Generative Language API), ``API_KEY_SERVICE_BLOCKED`` (the key's API
+            restrictions), ``CONSUMER_SUSPENDED`` (whose message echoes the key, as Google's does), or
+            any other reason with a generic message.
+        unauthenticated: Every call is answered 401 UNAUTHENTICATED ``CREDENTIALS_MISSING``, as Vertex
+            AI answers a key where it needs OAuth credentials.
+        retired_models: Model ids answered 404 NOT_FOUND like a model that does not exist, as Google
+            answers for a shut-down model.
     """
 
     latency: float = 0.0
@@ -45,6 +60,10 @@ class Faults:
     batch_seconds: float = 0.5
     batch_end_state: str = "SUCCEEDED"
     file_processing_seconds: float = 0.0
+    daily_quota: int | None = None
+    permission_denied: str | None = None
+    unauthenticated: bool = False
+    retired_models: tuple[str, ...] = ()
 
     def reset(self) -> None:
         """Turn every fault off again (back to the defaults)."""

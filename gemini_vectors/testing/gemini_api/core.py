@@ -20,7 +20,10 @@ from gemini_vectors.testing.gemini_api.protocol import (
     ApiError,
     Request,
     Response,
+    error_info,
     invalid_argument,
+    localized,
+    quota_exceeded,
     retry_error,
 )
 
@@ -37,6 +40,10 @@ _EMBED_ROUTES = (
 )
 
 WINDOW_SECONDS = 60.0
+#: The project the emulator's answers name (Google names the key's project in 403s).
+PROJECT_NUMBER = "123456789012"
+_SERVICE = "generativelanguage.googleapis.com"
+_VERTEX_SERVICE = "aiplatform.googleapis.com"
 
 
 Route = Callable[[Request, "re.Match[str]"], Response]
@@ -61,6 +68,7 @@ class EmulatorCore:
         self._rng = random.Random(faults.seed)
         self._rng_seed = faults.seed
         self._window: deque[float] = deque()
+        self._day_requests = 0  # contents admitted since start or reset, against faults.daily_quota
         self._routes: list[tuple[str, re.Pattern[str], str, Route]] = []
         for pattern in _EMBED_ROUTES:
             self.add_route("POST", pattern, "", self._embed)
@@ -75,6 +83,7 @@ class EmulatorCore:
         """Forget the quota window, uploaded files and batch jobs; re-seed the fault draws."""
         with self._lock:
             self._window.clear()
+            self._day_requests = 0
             self._rng = random.Random(self.faults.seed)
             self._rng_seed = self.faults.seed
         self.files.clear()
@@ -117,8 +126,13 @@ class EmulatorCore:
         return key or None
 
     def authorize(self, request: Request) -> None:
-        """Google's answers for a missing (403) or unknown (400 API_KEY_INVALID) key."""
+        """The front end's answers about the caller, before any content is read, as Google gives them.
+
+        A missing key (403), an unknown key (400 ``API_KEY_INVALID``), and the switchable
+        ``faults.unauthenticated`` (401) and ``faults.permission_denied`` (403).
+        """
         key = self.api_key(request)
+        service = _VERTEX_SERVICE if "publishers/" in request.path else _SERVICE
         if not key:
             raise ApiError(
                 403,
@@ -126,17 +140,18 @@ class EmulatorCore:
                 "Please use API Key or other form of API consumer identity to call this API.",
             )
         if self.api_keys is not None and key not in self.api_keys:
-            raise ApiError(
-                400,
-                "API key not valid. Please pass a valid API key.",
-                details=[
-                    {
-                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                        "reason": "API_KEY_INVALID",
-                        "domain": "googleapis.com",
-                    }
-                ],
+            message = "API key not valid. Please pass a valid API key."
+            raise ApiError(400, message, details=[error_info("API_KEY_INVALID", service), localized(message)])
+        if self.faults.unauthenticated:
+            message = (
+                "API keys are not supported by this API. Expected OAuth2 access token or other "
+                "authentication credentials that assert a principal. See "
+                "https://cloud.google.com/docs/authentication"
             )
+            raise ApiError(401, message, details=[error_info("CREDENTIALS_MISSING", service)])
+        reason = self.faults.permission_denied
+        if reason:
+            raise _permission_denied(reason, key, service)
 
     def check_size(self, request: Request, limit: int) -> None:
         """Google's 400 for a request body over the payload limit."""
@@ -150,8 +165,19 @@ class EmulatorCore:
                 self._rng_seed = self.faults.seed
             return self._rng.random()
 
-    def _admit(self, faults: Faults) -> None:
-        """RPM quota, then the random 429/503 faults."""
+    def _admit(self, faults: Faults, model: str, requests: int) -> None:
+        """The per-day quota, the RPM quota, then the random 429/503 faults."""
+        if faults.daily_quota is not None:
+            with self._lock:
+                if self._day_requests + requests > faults.daily_quota:
+                    raise quota_exceeded(
+                        f"{_SERVICE}/embed_content_free_tier_requests",
+                        "EmbedContentRequestsPerDayPerUserPerProjectPerModel-FreeTier",
+                        faults.daily_quota,
+                        model,
+                        faults.retry_after,
+                    )
+                self._day_requests += requests
         if faults.rpm is not None:
             with self._lock:
                 now = time.monotonic()
@@ -159,10 +185,11 @@ class EmulatorCore:
                     self._window.popleft()
                 if len(self._window) >= faults.rpm:
                     wait = WINDOW_SECONDS - (now - self._window[0])
-                    raise retry_error(
-                        429,
-                        f"Quota exceeded for quota metric 'Embed content requests' and limit "
-                        f"'requests per minute' ({faults.rpm}). Please retry in {wait:.1f}s.",
+                    raise quota_exceeded(
+                        f"{_SERVICE}/embed_content_free_tier_requests",
+                        "EmbedContentRequestsPerMinutePerUserPerProjectPerModel-FreeTier",
+                        faults.rpm,
+                        model,
                         wait,
                     )
                 self._window.append(now)
@@ -190,6 +217,8 @@ class EmulatorCore:
         self.check_size(request, self.limits.max_request_bytes)
         method = match["method"]
         vertex = "publishers/" in request.path
+        if match["model"] in faults.retired_models:
+            raise embed.model_not_found(match["model"], match["ver"], method)
         rules = embed.find_model(match["model"], match["ver"], method)
         body = request.json()
         if not isinstance(body, dict):
@@ -208,7 +237,7 @@ class EmulatorCore:
             requests[0].field = ""
             prefix = "EmbedContentRequest"
         self.stats._record_embed_call(len(requests), len(request.body))
-        self._admit(faults)
+        self._admit(faults, rules.name, len(requests))
         if not requests:
             raise ApiError(400, f"* {prefix}.requests: at least one request is required.")
         if len(requests) > self.limits.max_batch_requests:
@@ -242,3 +271,37 @@ class EmulatorCore:
         if not vertex:
             payload["usageMetadata"] = usage
         return Response.json(payload)
+
+
+def _permission_denied(reason: str, key: str, service: str) -> ApiError:
+    """Google's 403 PERMISSION_DENIED for ``reason``, with the ErrorInfo and messages it sends."""
+    project = f"projects/{PROJECT_NUMBER}"
+    if reason == "SERVICE_DISABLED":
+        url = f"https://console.developers.google.com/apis/api/{service}/overview?project={PROJECT_NUMBER}"
+        message = (
+            f"Generative Language API has not been used in project {PROJECT_NUMBER} before or it is "
+            f"disabled. Enable it by visiting {url} then retry. If you enabled this API recently, wait a "
+            "few minutes for the action to propagate to our systems and retry."
+        )
+        info = error_info(
+            reason,
+            service,
+            consumer=project,
+            serviceTitle="Generative Language API",
+            activationUrl=url,
+            containerInfo=PROJECT_NUMBER,
+        )
+        links = [{"description": "Google developers console API activation", "url": url}]
+        help_ = {"@type": "type.googleapis.com/google.rpc.Help", "links": links}
+        return ApiError(403, message, details=[info, localized(message), help_])
+    if reason == "API_KEY_SERVICE_BLOCKED":
+        method = "google.ai.generativelanguage.v1beta.GenerativeService.BatchEmbedContents"
+        message = f"Requests to this API {service} method {method} are blocked."
+        info = error_info(reason, service, consumer=project, methodName=method)
+        return ApiError(403, message, details=[info, localized(message)])
+    if reason == "CONSUMER_SUSPENDED":
+        # Google's message really quotes the key; the library must take it out of its errors
+        message = f"Permission denied: Consumer 'api_key:{key}' has been suspended."
+        return ApiError(403, message, details=[error_info(reason, service, consumer=project)])
+    message = "The caller does not have permission"
+    return ApiError(403, message, details=[error_info(reason, service, consumer=project), localized(message)])

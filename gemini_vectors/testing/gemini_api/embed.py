@@ -86,15 +86,20 @@ TASK_TYPES = frozenset(
 )
 
 
+def model_not_found(model: str, api_version: str, method: str) -> ApiError:
+    """Google's 404 NOT_FOUND for a model that does not exist (or no longer does)."""
+    return ApiError(
+        404,
+        f"models/{model} is not found for API version {api_version}, or is not supported for "
+        f"{method}. Call ListModels to see the list of available models and their supported methods.",
+    )
+
+
 def find_model(model: str, api_version: str, method: str) -> ModelRules:
     """Look a model up by the id in the URL; an unknown one is Google's 404."""
     rules = MODELS.get(model)
     if rules is None:
-        raise ApiError(
-            404,
-            f"models/{model} is not found for API version {api_version}, or is not supported for "
-            f"{method}. Call ListModels to see the list of available models and their supported methods.",
-        )
+        raise model_not_found(model, api_version, method)
     return rules
 
 

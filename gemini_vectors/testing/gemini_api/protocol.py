@@ -80,6 +80,61 @@ def retry_error(code: int, message: str, retry_after: float) -> ApiError:
     return ApiError(code, message, details=details, headers={"Retry-After": str(math.ceil(delay))})
 
 
+def quota_exceeded(metric: str, quota_id: str, limit: int, model: str, retry_after: float) -> ApiError:
+    """Google's 429 for a spent quota: Help, ``QuotaFailure`` naming the quota, and RetryInfo.
+
+    Google sends the RetryInfo even for a per-day quota (a delay of seconds that cannot help); only the
+    QuotaFailure's ``quotaId`` tells the two apart.
+    """
+    delay = max(0.0, retry_after)
+    message = (
+        "You exceeded your current quota, please check your plan and billing details. For more "
+        "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits. To "
+        "monitor your current usage, head to: https://ai.dev/usage?tab=rate-limit. \n"
+        f"* Quota exceeded for metric: {metric}, limit: {limit}, model: {model}\n"
+        f"Please retry in {delay:g}s."
+    )
+    details: list[dict[str, Any]] = [
+        {
+            "@type": "type.googleapis.com/google.rpc.Help",
+            "links": [
+                {
+                    "description": "Learn more about Gemini API quotas",
+                    "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+                }
+            ],
+        },
+        {
+            "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+            "violations": [
+                {
+                    "quotaMetric": metric,
+                    "quotaId": quota_id,
+                    "quotaDimensions": {"location": "global", "model": model},
+                    "quotaValue": str(limit),
+                }
+            ],
+        },
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{math.ceil(delay)}s"},
+    ]
+    return ApiError(429, message, details=details, headers={"Retry-After": str(math.ceil(delay))})
+
+
+def error_info(reason: str, service: str, **metadata: str) -> dict[str, Any]:
+    """A ``google.rpc.ErrorInfo`` of Google's API front end (domain ``googleapis.com``)."""
+    return {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": reason,
+        "domain": "googleapis.com",
+        "metadata": {"service": service, **metadata},
+    }
+
+
+def localized(message: str) -> dict[str, Any]:
+    """The ``google.rpc.LocalizedMessage`` Google adds to its front end's errors."""
+    return {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US", "message": message}
+
+
 def get_key(obj: Mapping[str, Any], snake: str, camel: str) -> Any:
     """Read a field that may be spelled snake_case (the SDK's dump) or camelCase (the REST docs)."""
     if snake in obj:

@@ -66,7 +66,9 @@ class GeminiEmulator:
         host: Interface to listen on.
         port: TCP port; 0 picks a free one.
         faults: Initial faults (a new, fault-free :class:`Faults` when None).
-        api_keys: Keys the emulator accepts; None accepts any non-empty key.
+        api_keys: Keys the emulator accepts; None accepts any non-empty key. Any other key is answered
+            400 INVALID_ARGUMENT ``API_KEY_INVALID``, as Google answers a wrong key. Changeable at any
+            time through :attr:`api_keys`.
     """
 
     def __init__(
@@ -80,9 +82,8 @@ class GeminiEmulator:
         self.faults = faults if faults is not None else Faults()
         self.limits = Limits()
         self.stats = Stats()
-        self._core = EmulatorCore(
-            self.faults, self.limits, self.stats, None if api_keys is None else frozenset(api_keys)
-        )
+        self._initial_keys = None if api_keys is None else frozenset(api_keys)
+        self._core = EmulatorCore(self.faults, self.limits, self.stats, self._initial_keys)
         self._host = host
         self._port = port
         self._server: _Server | None = None
@@ -133,8 +134,22 @@ class GeminiEmulator:
     ) -> None:
         self.stop()
 
+    @property
+    def api_keys(self) -> frozenset[str] | None:
+        """The keys accepted (None: any non-empty key); assign a set to make every other key wrong.
+
+        ``emu.api_keys = {"the-real-key"}`` makes a client with any other key get Google's 400
+        ``API_KEY_INVALID``; :meth:`reset` restores the keys given to the constructor.
+        """
+        return self._core.api_keys
+
+    @api_keys.setter
+    def api_keys(self, keys: set[str] | frozenset[str] | None) -> None:
+        self._core.api_keys = None if keys is None else frozenset(keys)
+
     def reset(self) -> None:
-        """Faults and limits back to defaults, counters to zero, uploaded files and batch jobs gone."""
+        """Faults, limits and accepted keys back to their start, counters to zero, files and jobs gone."""
+        self._core.api_keys = self._initial_keys
         self.faults.reset()
         self.limits.reset()
         self.stats.reset()
