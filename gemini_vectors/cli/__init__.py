@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from gemini_vectors.cli import demo, emulator, index, plugins, reembed, search, sync
+from gemini_vectors.cli.extras import EXTRA_OF_MODULE, missing_extra_message
 from gemini_vectors.errors import GeminiVectorsError
 
 Command = Callable[[argparse.Namespace], int]
@@ -31,8 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``gemini-vectors`` console script."""
+    """Entry point of the ``gemini-vectors`` console script.
+
+    Args:
+        argv: The arguments; None (the console script, ``python -m gemini_vectors.cli``): ``sys.argv``.
+            Only then does the process end with the command, which is why a ``memory://`` store (its
+            vectors die with the process) is refused for ``sync`` and ``reembed`` there, and allowed to
+            a Python caller that passes ``argv`` and keeps the store alive across calls.
+    """
     args = build_parser().parse_args(argv)
+    args.process_ends_with_command = argv is None
     func: Command = args.func
     try:
         return func(args)
@@ -41,6 +50,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as exc:
+        module = (exc.name or "").partition(".")[0]
+        if module not in EXTRA_OF_MODULE:
+            raise
+        # an optional dependency a command's own check did not foresee: still one line, not a traceback
+        print(
+            f"gemini-vectors: error: {missing_extra_message(f'gemini-vectors {args.command}', module)}",
+            file=sys.stderr,
+        )
+        return 2
     except Exception as exc:
         if not _is_database_error(exc):
             raise

@@ -10,7 +10,9 @@ Examples::
 The table, its columns and the store come from the job that ``gemini-vectors sync`` recorded for the
 collection (pass ``--store`` when its URL held a password, and the same ``--state-schema`` as the sync).
 Run it again after an interruption: it resumes, polling the Batch Mode jobs it already created instead
-of paying twice.
+of paying twice. ``--model`` alone keeps the collection's dimensions, ``--dimensions`` alone its model.
+``--offline`` embeds with the built-in emulator (never chosen by itself); a ``memory://`` store is
+refused, as for ``sync``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,16 @@ import argparse
 import sys
 from typing import Any
 
-from gemini_vectors.cli.sync import add_common, job_state, open_vectorizer
+from gemini_vectors.arguments import check_count
+from gemini_vectors.cli.sync import (
+    add_common,
+    check_positive_seconds,
+    flag,
+    job_state,
+    open_vectorizer,
+    require_sync_extra,
+)
+from gemini_vectors.errors import ConfigurationError
 
 
 def register(sub: Any) -> None:
@@ -30,14 +41,18 @@ def register(sub: Any) -> None:
         description="Build the collection again beside the old one (blue/green), switch the alias when "
         "complete, keep the old one until --drop-old.",
     )
-    add_common(p, table_required=False)
-    p.add_argument("--model", help="the new embedding model")
-    p.add_argument("--dimensions", type=int, help="the new output dimensions (default: the model's)")
+    add_common(p, table=False)  # the job, found by --collection (or --name), knows its table
+    p.add_argument("--model", help="the new embedding model (default: the collection's)")
+    p.add_argument("--dimensions", type=int, help="the new output dimensions (default: the collection's)")
     p.add_argument(
         "--batch-mode", action="store_true", help="send the bulk through Gemini Batch Mode (half price)"
     )
-    p.add_argument("--batch-items", type=int, default=500, help="items per Batch Mode job (default 500)")
-    p.add_argument("--poll-interval", type=float, default=30.0, help="seconds between Batch Mode polls")
+    p.add_argument(
+        "--batch-items", type=int, help="with --batch-mode: items per Batch Mode job (default 500)"
+    )
+    p.add_argument(
+        "--poll-interval", type=float, help="with --batch-mode: seconds between polls (default 30)"
+    )
     p.add_argument("--dry-run", action="store_true", help="print rows, tokens and cost; change nothing")
     p.add_argument("--drop-old", action="store_true", help="drop the collection the switch left behind")
     p.add_argument(
@@ -46,10 +61,41 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_reembed)
 
 
+def check_reembed_options(args: argparse.Namespace) -> None:
+    """Refuse options that contradict each other or would be ignored, before anything is read or paid.
+
+    Raises:
+        ConfigurationError: names the option and what it needs.
+    """
+    new_spec = [o for o in ("model", "dimensions") if getattr(args, o) is not None]
+    if args.abort:
+        # --model/--dimensions may name the re-embed being abandoned; these would do something else
+        others = [o for o in ("dry_run", "drop_old") if getattr(args, o)]
+        if others:
+            raise ConfigurationError(
+                f"--abort drops an unfinished re-embed and nothing else: leave {flag(others[0])} out"
+            )
+    if args.dry_run and args.drop_old:
+        raise ConfigurationError("--dry-run changes nothing, --drop-old drops a collection: give one of them")
+    if args.dry_run and not new_spec:
+        raise ConfigurationError(
+            "--dry-run prices a re-embed: say into what, with --model M and/or --dimensions D"
+        )
+    for option in ("batch_items", "poll_interval"):
+        if getattr(args, option) is not None and not args.batch_mode:
+            raise ConfigurationError(
+                f"{flag(option)} needs --batch-mode (it shapes the Batch Mode jobs): add --batch-mode or "
+                f"leave {flag(option)} out"
+            )
+    if args.batch_items is not None:
+        check_count(args.batch_items, "--batch-items", error=ConfigurationError)
+    if args.page_size is not None:
+        check_count(args.page_size, "--page-size", error=ConfigurationError)
+    check_positive_seconds(args.poll_interval, "--poll-interval")
+
+
 def _job_options(args: argparse.Namespace) -> dict[str, Any]:
     """The table and columns recorded by the collection's sync job."""
-    from gemini_vectors.errors import ConfigurationError
-
     if not args.source:
         raise ConfigurationError("name the source database with --source URL")
     with job_state(args) as state:
@@ -87,12 +133,13 @@ def _job_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_reembed(args: argparse.Namespace) -> int:
     """Run ``gemini-vectors reembed``."""
-    from gemini_vectors.errors import ConfigurationError
     from gemini_vectors.spec import EmbeddingSpec
     from gemini_vectors.sync.reembed import Reembedder, abort_reembed, drop_previous
 
+    check_reembed_options(args)
+    require_sync_extra("reembed")
     options = _job_options(args)
-    with open_vectorizer(args, **options) as vec:
+    with open_vectorizer(args, writes=not args.dry_run, **options) as vec:
         if args.abort:
             dropped = abort_reembed(vec)
             print(f"re-embed aborted; dropped {dropped}" if dropped else "no unfinished re-embed")
@@ -104,7 +151,8 @@ def cmd_reembed(args: argparse.Namespace) -> int:
                 return 0
             raise ConfigurationError("say what to re-embed into: --model M and/or --dimensions D")
         _, current = vec.resolve()
-        spec = EmbeddingSpec.for_model(args.model or current.model, args.dimensions)
+        # what is not named stays as it is (a new model keeps the size: no silent jump to 3072)
+        spec = EmbeddingSpec.for_model(args.model or current.model, args.dimensions or current.dimensions)
         if args.dry_run:
             for line in vec.estimate(spec=spec, batch=args.batch_mode, into_new_collection=True).lines():
                 print(line)
@@ -114,14 +162,11 @@ def cmd_reembed(args: argparse.Namespace) -> int:
             if not args.quiet:
                 print(line, file=sys.stderr, flush=True)
 
-        reembedder = Reembedder(
-            vec,
-            vec.embedder_for(spec),
-            batch_mode=args.batch_mode,
-            batch_items=args.batch_items,
-            poll_interval=args.poll_interval,
-            say=say,
-        )
+        # left out: the Reembedder's own defaults (500 items, 30 s)
+        given = {
+            o: getattr(args, o) for o in ("batch_items", "poll_interval") if getattr(args, o) is not None
+        }
+        reembedder = Reembedder(vec, vec.embedder_for(spec), batch_mode=args.batch_mode, say=say, **given)
         summary = reembedder.run(drop_old=args.drop_old)
         print(summary)
         return 1 if summary.after_switch.failed else 0
