@@ -220,7 +220,7 @@ def test_rpm_limiter_keeps_under_the_emulator_quota(gemini_emulator: GeminiEmula
 def test_other_client_errors_are_not_retried(gemini_emulator: GeminiEmulator) -> None:
     emb = Embedder(client=gemini_emulator.client(), dimensions=128)
     emb.spec = gv.EmbeddingSpec("no-such-model", 128, "prefix")  # a model the server does not know: 404
-    with pytest.raises(EmbeddingError, match="404"):
+    with pytest.raises(gv.RequestRejectedError, match="404"):
         emb.embed(["x"])
     assert gemini_emulator.stats.embed_calls == 1
 

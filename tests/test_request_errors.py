@@ -59,7 +59,9 @@ def test_a_wrong_key_is_one_call_and_no_item_is_blamed(gemini_emulator: GeminiEm
 
 @MODES
 @pytest.mark.parametrize("reason", ["SERVICE_DISABLED", "API_KEY_SERVICE_BLOCKED", "CONSUMER_SUSPENDED"])
-def test_a_key_without_permission_is_one_call(gemini_emulator: GeminiEmulator, reason: str, mode: str) -> None:
+def test_a_key_without_permission_is_one_call(
+    gemini_emulator: GeminiEmulator, reason: str, mode: str
+) -> None:
     gemini_emulator.faults.permission_denied = reason
     emb = Embedder(dimensions=128, client=gemini_emulator.client(api_key=SECRET), retry=FAST)
     err = rejected(emb, texts(40), mode)
