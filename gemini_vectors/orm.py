@@ -14,15 +14,23 @@
 
 How it behaves:
 
-* **On flush**, every new or changed instance whose source columns changed (SQLAlchemy's attribute
-  history, so an unchanged row is never re-embedded) is collected, and all of them are embedded in ONE
-  :meth:`Embedder.embed_documents` call per embedder (which sends at most 100 requests per API call).
-  The sources of one row become one :class:`~gemini_vectors.content.Item`, hence one vector: strings are
-  text, ``bytes`` are sniffed into Image, Audio, Video or PDF parts (text bytes become text), other values
-  are formatted with ``str``. NULL and empty sources are left out; a row whose sources are all NULL gets
-  a NULL embedding. A value assigned to the embedding column by hand is kept. Every flush is one
-  Embedder call, autoflushes included: load the rows you change in one query (or change them inside
-  ``with session.no_autoflush:``) so that one commit makes one call.
+* **On flush**, every new or changed instance whose vector is not the vector of its current content is
+  collected, and all of them are embedded in ONE :meth:`Embedder.embed_documents` call per embedder
+  (which sends at most 100 requests per API call). A vector is the function of the column's spec, its
+  source values and its title: each vector the library computed or loaded is known, by identity, with
+  the digest of that content, so an edit after a failed flush and rollback, a ``session.merge()`` of a
+  detached copy, or a title-only change is embedded again, and an unchanged row never is. Vectors are
+  assigned only once every embedder of the flush has answered. A value assigned by hand (an array the
+  library did not make) is kept until the row's content changes. The sources of one row become one
+  :class:`~gemini_vectors.content.Item`, hence one vector: strings are text, ``bytes`` are sniffed into
+  Image, Audio, Video or PDF parts (text bytes become text), other values are formatted with ``str``.
+  NULL and empty sources are left out; a row whose sources are all NULL gets a NULL embedding. Every
+  flush is one Embedder call, autoflushes included: load the rows you change in one query (or change
+  them inside ``with session.no_autoflush:``) so that one commit makes one call.
+* **The spec** of each column is recorded in the table ``gemini_vectors_orm_specs`` (in the schema of the
+  column's table; created on first write, and part of the metadata, so ``create_all`` and Alembic know
+  it). A flush that would write vectors of another spec (a new model at the same dimensions) raises
+  :class:`ColumnSpecMismatchError` before anything is embedded; :func:`reembed` is the way out.
 * **The column type** comes from the installed plugins through the ``vector_column_type`` hook: with
   gemini-vectors-pgvector on PostgreSQL, ``VECTOR(d)`` up to 2,000 dims and ``HALFVEC(d)`` above. On any
   other database (SQLite...) it falls back to a float32 blob; values still load as float32 numpy
@@ -412,6 +420,11 @@ def _value_bytes(value: Any) -> bytes:
     return b"o" + str(value).encode("utf-8", "surrogatepass")
 
 
+@functools.lru_cache(maxsize=64)
+def _spec_bytes(spec: EmbeddingSpec) -> bytes:
+    return spec.to_json().encode()  # once per spec: digests are taken on every load of a row
+
+
 def content_digest(src: EmbeddingSource, value_of: Callable[[str], Any]) -> str:
     """The digest of everything an embedding column's vector is a function of: spec, sources and title.
 
@@ -420,7 +433,7 @@ def content_digest(src: EmbeddingSource, value_of: Callable[[str], Any]) -> str:
         value_of: Gives the current value of an attribute by name.
     """
     h = hashlib.sha256(b"gemini-vectors orm content v1\0")
-    h.update(src.embedder.spec.to_json().encode())
+    h.update(_spec_bytes(src.embedder.spec))
     for name in src.columns:
         value = _value_bytes(value_of(name))
         h.update(b"\0source %d:" % len(value) + value)

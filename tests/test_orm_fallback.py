@@ -154,3 +154,47 @@ def test_values_become_parts() -> None:
 def test_embedding_column_needs_a_source(emb: Embedder) -> None:
     with pytest.raises(ValueError, match="source column"):
         embedding_column(source=[], embedder=emb)
+
+
+def test_sqlite_records_the_spec_and_embeds_an_edit_after_a_rollback(
+    engine: Engine, product: Any, emb: Embedder, gemini_client: genai.Client, gemini_emulator: GeminiEmulator
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from gemini_vectors.orm import SPEC_TABLE, ColumnSpecMismatchError
+
+    with Session(engine) as session:
+        session.add(product(id=1, description="taken"))
+        session.commit()
+        draft = product(id=2, description="first draft")
+        session.add_all([draft, product(id=1, description="clash")])
+        with pytest.raises(IntegrityError):
+            session.commit()
+        session.rollback()
+        draft.description = "second draft"
+        session.add(draft)
+        session.commit()
+        stored = session.execute(select(product.embedding).where(product.id == 2)).scalar_one()
+        np.testing.assert_array_equal(stored, emb.embed_documents(["second draft"])[0])
+        recorded = session.execute(text(f"SELECT table_name, column_name, spec FROM {SPEC_TABLE}")).one()
+        assert recorded[:2] == ("products", "embedding") and '"gemini-embedding-2"' in recorded[2]
+
+    # Another embedder of the same dimensions on the same table is refused before any call.
+    other = Embedder(model="gemini-embedding-001", dimensions=DIMS, client=gemini_client, progress=False)
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Product001(Base):
+        __tablename__ = "products"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        description: Mapped[str | None]
+        photo: Mapped[bytes | None]
+        embedding = embedding_column(source=["description", "photo"], embedder=other)
+
+    gemini_emulator.stats.reset()
+    with Session(engine) as session:
+        session.add(Product001(id=3, description="new"))
+        with pytest.raises(ColumnSpecMismatchError, match=r"gemini_vectors\.orm\.reembed"):
+            session.commit()
+    assert gemini_emulator.stats.total_calls == 0
