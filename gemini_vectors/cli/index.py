@@ -52,11 +52,12 @@ def register(sub: Any) -> None:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    """Index the paths; print failures and a summary. Exit status 1 when a file failed."""
+    """Index the paths; print failures and a summary. Exit status 1 when a file failed or a folder
+    could not be read (the rest is indexed all the same)."""
     import gemini_vectors as gv
     from gemini_vectors.cli.demo import gemini_client
     from gemini_vectors.errors import ConfigurationError
-    from gemini_vectors.ingest import Indexer
+    from gemini_vectors.ingest import Indexer, escape_path
 
     if args.max_tokens is not None and args.max_tokens < 1:
         raise ConfigurationError(f"--max-tokens must be at least 1, got {args.max_tokens}")
@@ -75,10 +76,13 @@ def cmd_index(args: argparse.Namespace) -> int:
         except FileNotFoundError as exc:  # --prune under a path that is not there
             print(f"gemini-vectors: error: {exc}", file=sys.stderr)
             return 2
+        # paths are printed escaped: a file name that is not valid text cannot be written to a strict stream
         for result in report.skipped + report.failed:
-            print(f"{result.status}: {result.path}: {result.reason}", file=sys.stderr)
+            print(f"{result.status}: {escape_path(result.path)}: {result.reason}", file=sys.stderr)
+        for folder in report.unreadable:
+            print(f"unreadable: {escape_path(folder.path)}: {folder.reason}", file=sys.stderr)
         for source in report.pruned:
             print(f"pruned: {source}: no longer exists", file=sys.stderr)
         print(report.summary())
         print(f"collection {collection.name!r}: {collection.count()} records ({collection.spec.describe()})")
-    return 1 if report.failed else 0
+    return 0 if report.ok else 1
