@@ -71,9 +71,9 @@ from sqlalchemy import (
 from sqlalchemy import Text as SAText
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import MappedColumn, Mapper, Session, mapped_column
+from sqlalchemy.orm import MappedColumn, Mapper, ORMExecuteState, Session, mapped_column
 from sqlalchemy.orm.base import NO_VALUE
-from sqlalchemy.sql import ColumnElement, bindparam, cast, literal
+from sqlalchemy.sql import ColumnElement, bindparam, cast, literal, visitors
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -347,6 +347,7 @@ def _install_flush_hook() -> None:
         if not _hook_installed:
             # On the Session class, so every session sees it, including AsyncSession's sync_session.
             event.listen(Session, "before_flush", _before_flush)
+            event.listen(Session, "do_orm_execute", _check_query_specs)
             # On every mapper: a vector loaded from the database is noted with the content loaded beside it.
             event.listen(Mapper, "load", _on_load)
             event.listen(Mapper, "refresh", _on_refresh)
@@ -670,29 +671,64 @@ class ColumnSpecMismatchError(SpecMismatchError):
         )
 
 
+def _recorded_spec(
+    conn: Connection, schema: str | None, table_name: str, column: str, *, create: bool
+) -> EmbeddingSpec | None:
+    registry = _registry(schema)
+    if create:
+        registry.create(conn, checkfirst=True)
+    elif not inspect(conn).has_table(SPEC_TABLE, schema=schema):
+        return None
+    stored = conn.execute(
+        select(registry.c.spec).where(registry.c.table_name == table_name, registry.c.column_name == column)
+    ).scalar_one_or_none()
+    return None if stored is None else EmbeddingSpec.from_json(stored)
+
+
 def _check_specs(
     session: Session, written: dict[tuple[str | None, str, str], tuple[Mapper[Any], EmbeddingSpec]]
 ) -> None:
     for (schema, table_name, key), (mapper, spec) in written.items():
         conn = session.connection(bind_arguments={"mapper": mapper})
-        registry = _registry(schema)
         column = mapper.get_property(key).columns[0].name
-        registry.create(conn, checkfirst=True)
-        stored = conn.execute(
-            select(registry.c.spec).where(
-                registry.c.table_name == table_name, registry.c.column_name == column
-            )
-        ).scalar_one_or_none()
-        if stored is None:
+        recorded = _recorded_spec(conn, schema, table_name, column, create=True)
+        if recorded is None:
+            registry = _registry(schema)
             conn.execute(
                 insert(registry).values(table_name=table_name, column_name=column, spec=spec.to_json())
             )
-            continue
-        recorded = EmbeddingSpec.from_json(stored)
-        if recorded != spec:
+        elif recorded != spec:
             raise ColumnSpecMismatchError(
                 f"{table_name}.{column}", recorded, spec, f"{mapper.class_.__name__}.{key}"
             )
+
+
+def _check_query_specs(orm_execute_state: ORMExecuteState) -> None:
+    """Before an ORM query with ``nearest()``/``similarity()`` runs (and before its text is embedded):
+    the column's recorded spec must be its embedder's, or the distances compare two vector spaces."""
+    if not orm_execute_state.is_select:
+        return
+    statement: Any = orm_execute_state.statement
+    columns: dict[tuple[str | None, str, str], Any] = {}
+    for element in visitors.iterate(statement):
+        if isinstance(element, CosineDistance):
+            col = element.column
+            table = getattr(col, "table", None)
+            if isinstance(table, Table):
+                columns[(table.schema, table.name, getattr(col, "name", ""))] = col
+    for col in columns.values():
+        coltype = col.type
+        table = getattr(col, "table", None)
+        if not isinstance(coltype, EmbeddingType) or not isinstance(table, Table):
+            continue
+        mappers = [m for m in orm_execute_state.all_mappers if table in m.tables]
+        conn = orm_execute_state.session.connection(
+            bind_arguments={"mapper": mappers[0]} if mappers else {"clause": table}
+        )
+        recorded = _recorded_spec(conn, table.schema, table.name, col.name, create=False)
+        if recorded is not None and recorded != coltype.spec:
+            attribute = f"{mappers[0].class_.__name__}.{col.key}" if mappers else f"{table.name}.{col.key}"
+            raise ColumnSpecMismatchError(f"{table.name}.{col.name}", recorded, coltype.spec, attribute)
 
 
 def _record_spec(

@@ -313,6 +313,14 @@ def test_n7_a_new_embedder_on_the_same_column_is_refused_until_reembedded(
         one.body = "written under the old spec"
         with pytest.raises(ColumnSpecMismatchError, match="gemini-embedding-001/768"):
             session.commit()
+        session.rollback()
+        # A query of the column with the old embedder would compare two spaces: refused before the
+        # query text is embedded.
+        gemini_emulator.stats.reset()
+        for query in ("shoes", np.ones(DIMS, dtype=np.float32)):
+            with pytest.raises(ColumnSpecMismatchError, match="holds vectors of gemini-embedding-001/768"):
+                session.scalars(select(Article.id).order_by(Article.embedding.nearest(query)).limit(3)).all()
+        assert gemini_emulator.stats.total_calls == 0
     with engine.connect() as conn:
         recorded = conn.exec_driver_sql(f"SELECT table_name, column_name FROM {SPEC_TABLE}").all()
     assert recorded == [("articles", "embedding")]  # one row per column written, with the new spec
