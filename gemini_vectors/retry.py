@@ -187,8 +187,9 @@ _FRONT_END_DOMAIN = "googleapis.com"
 # (EmbedContentRequestsPerDayPerUserPerProjectPerModel-FreeTier) or the legacy ErrorInfo quota_limit.
 _LONG_QUOTA = re.compile(r"per[\s_-]?(day|hour|week|month|year)", re.IGNORECASE)
 # Google's answers about one uploaded file ("The File abc is not in an ACTIVE state...", "You do not have
-# permission to access the File abc or it may not exist.") name it with a capital F.
-_NAMES_A_FILE = re.compile(r"\bFile\s+\S+")
+# permission to access the File abc or it may not exist.") name it by its id, after a capital F; "the
+# File API" names no file.
+_NAMES_A_FILE = re.compile(r"\bFile\s+(?:files/)?[a-z0-9][a-z0-9-]*\b")
 # A Google API key as it may be echoed in an answer ("Consumer 'api_key:AIza...' has been suspended").
 _GOOGLE_KEY = re.compile(r"AIza[0-9A-Za-z_\-]{20,}")
 

@@ -198,3 +198,15 @@ def test_collection_add_propagates_it_untouched_and_stores_nothing(gemini_emulat
         assert type(info.value) is RequestRejectedError and info.value.reason == "API_KEY_INVALID"
         assert docs.count() == 0
     assert gemini_emulator.stats.embed_calls == 1
+
+
+def test_a_403_naming_one_items_file_blames_that_item(gemini_emulator: GeminiEmulator) -> None:
+    # Google answers 403 "You do not have permission to access the File x or it may not exist" for an
+    # uploaded file that expired or was deleted: that is the item's fault, so it is isolated
+    gone = gv.Image.from_uri(f"{gemini_emulator.base_url}/v1beta/files/expired-file", mime_type="image/png")
+    items: list[gv.Image | str] = ["first text", "second text", gone, "fourth text"]
+    emb = Embedder(dimensions=128, client=gemini_emulator.client(), retry=FAST)
+    with pytest.raises(PartialEmbeddingError) as info:
+        emb.embed(items)
+    assert list(info.value.failures) == [2] and "403" in info.value.failures[2]
+    assert info.value.succeeded.tolist() == [True, True, False, True]

@@ -166,6 +166,7 @@ PER_MINUTE = "EmbedContentRequestsPerMinutePerUserPerProjectPerModel-FreeTier"
             ErrorKind.ITEM,
             None,
         ),
+        (google_error(403, "PERMISSION_DENIED", "The File API is not enabled."), ErrorKind.REQUEST, None),
         (
             google_error(404, "NOT_FOUND", "models/nope is not found for API version v1"),
             ErrorKind.REQUEST,
