@@ -33,7 +33,7 @@ Design choices:
   would.
   Pass ``count_tokens=`` to :func:`check_item` for an exact count. Only text tokens are checked against
   ``max_input_tokens``: Google publishes no token accounting for media in the embedding models, and the
-  generative models' rates (258 tokens per video frame) would reject legal 128-second videos. Media
+  generative models' rates (258 tokens per video frame) would reject legal 120-second videos. Media
   token figures in :class:`ItemStats` use the generative API's published rates and serve cost estimates.
 """
 
@@ -468,14 +468,15 @@ class Image(MediaPart):
 
 @dataclass(frozen=True, init=False, repr=False)
 class Audio(MediaPart):
-    """An audio part (the model takes MP3 and WAV, one per item, up to 80 s)."""
+    """An audio part (gemini-embedding-2 takes MP3 and WAV, one per item, up to 180 s)."""
 
     modality: ClassVar[Modality] = "audio"
 
 
 @dataclass(frozen=True, init=False, repr=False)
 class Video(MediaPart):
-    """A video part (the model takes MP4 and MOV, one per item, 128 s, or 80 s with an audio track)."""
+    """A video part (gemini-embedding-2 takes MP4 and MOV, one per item, up to 120 s; on Vertex AI 80 s
+    with an audio track, which the Gemini API does not process)."""
 
     modality: ClassVar[Modality] = "video"
 
@@ -791,7 +792,9 @@ def check_item(
 
     Args:
         item: The item (a str or a part is wrapped).
-        model: The model's entry in the table (``gemini_vectors.spec.get_model(name)``).
+        model: The model's entry in the table for the API surface the item goes to
+            (``get_model(name, "vertex-ai")``, or an Embedder's ``model_info``): a video with an audio
+            track has a shorter limit on Vertex AI than on the Gemini API.
         index: The item's position in the caller's input, named in every error.
         count_tokens: Exact token counter for a text part; default :func:`estimate_tokens`.
         reserved_tokens: Tokens the caller will add (e.g. a task prefix), counted against the limit.
@@ -818,7 +821,7 @@ def _check_item(
     count_tokens: Callable[[str], int] | None,
     reserved_tokens: int,
 ) -> ItemStats:
-    name = model.name
+    name = model.label  # the limits depend on the API surface
     if not it.parts:
         raise ContentError(
             f"the item has no parts; nothing to embed (limit {LIMIT_NON_EMPTY})",
@@ -985,7 +988,7 @@ def _measure_part(p: MediaPart, j: int, model: ModelInfo, index: int | None, acc
     if measured <= 0:
         what = "has no pages" if isinstance(p, PDF) else "has a duration of 0 s"
         raise ContentError(f"{where} {what} (limit {LIMIT_NON_EMPTY})", index=index, limit=LIMIT_NON_EMPTY)
-    name = model.name
+    name = model.label
     if isinstance(p, PDF):
         acc.pdf_pages = pages
         acc.add("pdf", pages * _TOKENS_PER_PDF_PAGE, size)

@@ -194,7 +194,7 @@ class Embedder:
         progress: bool | None = None,
         upload_threshold_bytes: int | None = DEFAULT_UPLOAD_THRESHOLD,
     ) -> None:
-        self.model_info: ModelInfo = get_model(model)
+        self.model_info: ModelInfo = get_model(model).available()  # a shut-down model is refused here
         self.spec = EmbeddingSpec.for_model(self.model_info.name, dimensions)
         self.max_concurrency = check_count(max_concurrency, "max_concurrency", error=ConfigurationError)
         self.retry = retry or RetryPolicy()
@@ -208,6 +208,8 @@ class Embedder:
         # taken out of every message built from an API answer (some answers echo the key)
         self._secrets = client_secrets(self._client)
         self.vertexai = bool(getattr(getattr(self._client, "_api_client", None), "vertexai", vertexai))
+        # items are checked (and files cut) against the limits of the API this client talks to
+        self.model_info = self.model_info.on("vertex-ai" if self.vertexai else "gemini-api")
         self._max_requests = 1 if self.vertexai else MAX_REQUESTS_PER_CALL
 
     @staticmethod

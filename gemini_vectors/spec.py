@@ -3,10 +3,30 @@
 Two vectors may be compared only when they were made under the same :class:`EmbeddingSpec`: the same
 model, the same number of dimensions and the same way of applying task types. Every store records the
 spec beside its vectors and checks it on open, write and query.
+
+The model table holds each model's per-request limits on the Gemini API, and the limits that differ on
+Vertex AI (:data:`Surface`); :func:`get_model` returns the entry for the surface asked for, so that the
+Embedder and the chunkers check and cut to the limits of the API they talk to. A model that Google shut
+down stays in the table, so that collections embedded with it can still be opened and re-embedded, but an
+Embedder for it is refused (:meth:`ModelInfo.available`).
+
+Sources of the figures, checked 2026-05-20 against the stored copies of Google's pages (the search
+corpus of this project; no live page was fetched):
+
+- Vertex AI model page, https://docs.cloud.google.com/vertex-ai/generative-ai/docs/models/gemini/embedding-2
+  (Google): 8,192 input tokens; at most 6 images (PNG, JPEG); 1 PDF of at most 6 pages; 1 video of at
+  most 80 s with audio and 120 s without. The audio figure (180 s) was cut off in the stored copy.
+- Gemini API: GA on 2026-04-22 as ``gemini-embedding-2``; 8,192 tokens, 6 images (PNG, JPEG), video up
+  to 120 s (MP4, MOV), PDFs up to 6 pages, as Google's embeddings page is quoted by third parties
+  (vercel.com AI Gateway FAQ, thedailyscout.com, devengoratela.com). The Gemini API embeddings page
+  itself (https://ai.google.dev/gemini-api/docs/embeddings) is not in the stored copies: audio up to
+  180 s (MP3, WAV), at most 32 frames used per video and the video's audio track not processed, and the
+  preview's shutdown on 2026-08-10, are second-hand (issue 13 and REFERENCE.md), not verified here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 from collections.abc import Mapping
@@ -14,6 +34,58 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
 from gemini_vectors.errors import ConfigurationError, UnknownModelError
+
+Surface = Literal["gemini-api", "vertex-ai"]
+"""The API an Embedder talks to: the Gemini API (``genai.Client()``) or Vertex AI (``vertexai=True``)."""
+
+SURFACES: tuple[Surface, ...] = get_args(Surface)
+_SURFACE_NAMES: Mapping[Surface, str] = {"gemini-api": "the Gemini API", "vertex-ai": "Vertex AI"}
+
+# The limits a surface may override; the other fields describe the model itself.
+_SURFACE_FIELDS = frozenset(
+    {
+        "max_input_tokens",
+        "max_images",
+        "max_audio",
+        "max_video",
+        "max_pdf",
+        "max_pdf_pages",
+        "max_audio_seconds",
+        "max_video_seconds",
+        "max_video_seconds_with_audio",
+        "max_video_frames",
+    }
+)
+
+
+class RetiredModelError(ConfigurationError):
+    """The model was shut down by Google: nothing can be embedded with it any more.
+
+    Attributes:
+        model: The retired model's name.
+        successor: The model to use instead, or None.
+        shut_down: The date (ISO 8601) it was shut down.
+    """
+
+    def __init__(self, model: str, successor: str | None, shut_down: str) -> None:
+        self.model, self.successor, self.shut_down = model, successor, shut_down
+        instead = f"; embed with {successor!r} instead" if successor else ""
+        super().__init__(
+            f"{model!r} was shut down by Google on {shut_down}{instead}. Collections embedded with "
+            f"{model} can still be opened and searched by vector (store.collection(name) without an "
+            "embedder); to search them with new queries, re-embed them into a new spec (gemini-vectors "
+            f"reembed --model {successor or 'MODEL'}, or re-add the items through an Embedder for "
+            f"{successor or 'another model'}): Google does not say that the two models' vectors "
+            "are comparable."
+        )
+
+
+def _check_surface(value: object) -> Surface:
+    for surface in SURFACES:
+        if value == surface:
+            return surface
+    raise ConfigurationError(f"an API surface is one of {SURFACES}, got {value!r}")
+
 
 TaskMechanism = Literal["prefix", "task_type"]
 """How a model learns the task: ``prefix`` puts it into the text, ``task_type`` sends the API field."""
@@ -79,9 +151,22 @@ def apply_task_prefix(task: TaskType, text: str, title: str | None = None) -> st
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What gemini-vectors must know about one embedding model.
+    """What gemini-vectors must know about one embedding model, on one API surface.
 
-    Limits are per request (one item is one request). Durations are in seconds.
+    Limits are per request (one item is one request). Durations are in seconds; a limit of 0 means the
+    table gives none. The fields hold the limits on :attr:`surface`; ``surface_limits`` holds, for each
+    other surface, the limits that differ there (``{"vertex-ai": {"max_video_seconds_with_audio": 80}}``),
+    and :meth:`on` applies them.
+
+    Attributes:
+        max_video_seconds_with_audio: The limit for a video with an audio track; 0 when the track does not
+            change the limit (on the Gemini API the track of a video is not processed).
+        max_video_frames: How many frames of a video the model uses at most (0: not documented); a
+            segment of L seconds is seen at about one frame every L / max_video_frames seconds.
+        surface: The API these limits apply to.
+        surface_limits: Limits that differ on the other surfaces.
+        shut_down: The date (ISO 8601) Google shut the model down; None while it is served.
+        successor: The model to use instead of a shut-down one.
     """
 
     name: str
@@ -100,7 +185,12 @@ class ModelInfo:
     max_audio_seconds: float = 0.0
     max_video_seconds: float = 0.0
     max_video_seconds_with_audio: float = 0.0
+    max_video_frames: int = 0
     mime_types: Mapping[Modality, frozenset[str]] = field(default_factory=dict)
+    surface: Surface = "gemini-api"
+    surface_limits: Mapping[Surface, Mapping[str, float]] = field(default_factory=dict)
+    shut_down: str | None = None
+    successor: str | None = None
 
     def __post_init__(self) -> None:
         _check_mechanism(self.task_mechanism, f"model {self.name!r}")
@@ -113,10 +203,59 @@ class ModelInfo:
             )
         if self.max_input_tokens < 1:
             raise ConfigurationError(f"model {self.name!r}: max_input_tokens must be at least 1")
+        _check_surface(self.surface)
+        for surface, limits in self.surface_limits.items():
+            _check_surface(surface)
+            unknown = sorted(set(limits) - _SURFACE_FIELDS)
+            if unknown:
+                raise ConfigurationError(
+                    f"model {self.name!r}: surface_limits[{surface!r}] names {unknown}, which are not "
+                    f"per-surface limits; those are {sorted(_SURFACE_FIELDS)}"
+                )
 
     def accepts(self, modality: Modality) -> bool:
         """Whether the model embeds content of this modality."""
         return modality in self.modalities
+
+    @property
+    def label(self) -> str:
+        """The model and the surface, for messages: ``gemini-embedding-2 on Vertex AI``."""
+        return f"{self.name} on {_SURFACE_NAMES[self.surface]}"
+
+    def on(self, surface: Surface) -> ModelInfo:
+        """This model's entry with the limits of ``surface`` (``"gemini-api"`` or ``"vertex-ai"``).
+
+        Raises:
+            ConfigurationError: ``surface`` is not one of :data:`SURFACES`.
+        """
+        surface = _check_surface(surface)
+        if surface == self.surface:
+            return self
+        # surface_limits are relative to this entry; the new entry's must be relative to it, so that
+        # on() can go back and forth: every surface keeps the values of every key any surface changes.
+        keys = {k for limits in self.surface_limits.values() for k in limits}
+        values: dict[str, Any] = {k: getattr(self, k) for k in keys}
+        values.update(self.surface_limits.get(surface, {}))
+        others: dict[Surface, Mapping[str, float]] = {}
+        for other in (self.surface, *self.surface_limits):
+            if other == surface:
+                continue
+            own = self.surface_limits.get(other, {})
+            differ = {k: own.get(k, getattr(self, k)) for k in keys}
+            differ = {k: v for k, v in differ.items() if v != values[k]}
+            if differ:
+                others[other] = differ
+        return dataclasses.replace(self, surface=surface, surface_limits=others, **values)
+
+    def available(self) -> ModelInfo:
+        """This entry, when the model can still be called.
+
+        Raises:
+            RetiredModelError: Google shut the model down; the message names its successor.
+        """
+        if self.shut_down is not None:
+            raise RetiredModelError(self.name, self.successor, self.shut_down)
+        return self
 
 
 _MULTIMODAL_MIME_TYPES: Mapping[Modality, frozenset[str]] = {
@@ -128,28 +267,52 @@ _MULTIMODAL_MIME_TYPES: Mapping[Modality, frozenset[str]] = {
 }
 
 
-def _gemini_embedding_2(name: str) -> ModelInfo:
-    return ModelInfo(
-        name=name,
-        task_mechanism="prefix",
-        max_input_tokens=8192,
-        modalities=frozenset({"text", "image", "audio", "video", "pdf"}),
-        normalizes_truncated=True,
-        max_images=6,
-        max_audio=1,
-        max_video=1,
-        max_pdf=1,
-        max_pdf_pages=6,
-        max_audio_seconds=80.0,
-        max_video_seconds=128.0,
-        max_video_seconds_with_audio=80.0,
-        mime_types=_MULTIMODAL_MIME_TYPES,
-    )
+# gemini-embedding-2 (GA since 2026-04-22). Sources and the date they were checked: the module docstring.
+# | limit per request     | Gemini API                       | Vertex AI                  |
+# |-----------------------|----------------------------------|----------------------------|
+# | text tokens           | 8,192                            | 8,192                      |
+# | images (PNG, JPEG)    | 6                                | 6                          |
+# | audio (MP3, WAV)      | 1 of <= 180 s                    | 1 of <= 180 s              |
+# | video (MP4, MOV)      | 1 of <= 120 s, at most 32 frames | 1 of <= 120 s,             |
+# |                       | used; the audio track is ignored | <= 80 s with an audio track|
+# | PDF                   | 1 of <= 6 pages                  | 1 of <= 6 pages            |
+_GEMINI_EMBEDDING_2 = ModelInfo(
+    name="gemini-embedding-2",
+    task_mechanism="prefix",
+    max_input_tokens=8192,
+    modalities=frozenset({"text", "image", "audio", "video", "pdf"}),
+    normalizes_truncated=True,
+    max_images=6,
+    max_audio=1,
+    max_video=1,
+    max_pdf=1,
+    max_pdf_pages=6,
+    max_audio_seconds=180.0,
+    max_video_seconds=120.0,
+    max_video_seconds_with_audio=0.0,  # the Gemini API does not process a video's audio track
+    max_video_frames=32,
+    mime_types=_MULTIMODAL_MIME_TYPES,
+    surface_limits={"vertex-ai": {"max_video_seconds_with_audio": 80.0}},
+)
 
+# Shut down on 2026-08-10 (second-hand: issue 13, REFERENCE.md). Kept with the preview's limits (audio
+# 80 s, video 128 s or 80 s with an audio track) so that its collections can be opened and described.
+# Whether its vectors share gemini-embedding-2's space is not documented: a different spec.
+_GEMINI_EMBEDDING_2_PREVIEW = dataclasses.replace(
+    _GEMINI_EMBEDDING_2,
+    name="gemini-embedding-2-preview",
+    max_audio_seconds=80.0,
+    max_video_seconds=128.0,
+    max_video_seconds_with_audio=80.0,
+    max_video_frames=0,
+    surface_limits={},
+    shut_down="2026-08-10",
+    successor="gemini-embedding-2",
+)
 
 _MODELS: dict[str, ModelInfo] = {
-    "gemini-embedding-2": _gemini_embedding_2("gemini-embedding-2"),
-    "gemini-embedding-2-preview": _gemini_embedding_2("gemini-embedding-2-preview"),
+    "gemini-embedding-2": _GEMINI_EMBEDDING_2,
+    "gemini-embedding-2-preview": _GEMINI_EMBEDDING_2_PREVIEW,
     "gemini-embedding-001": ModelInfo(
         name="gemini-embedding-001",
         task_mechanism="task_type",
@@ -178,23 +341,28 @@ def known_models() -> tuple[str, ...]:
     return tuple(_MODELS)
 
 
-def get_model(name: str) -> ModelInfo:
-    """Look a model up by name (``models/`` prefix allowed).
+def get_model(name: str, surface: Surface = "gemini-api") -> ModelInfo:
+    """Look a model up by name (``models/`` prefix allowed), with the limits of ``surface``.
+
+    A shut-down model is returned too (its collections can still be opened); an Embedder checks
+    :meth:`ModelInfo.available`.
 
     Raises:
         UnknownModelError: the name is unknown; the message lists the known names and how to add one.
+        ConfigurationError: ``surface`` is not one of :data:`SURFACES`.
     """
     if not isinstance(name, str):
         raise UnknownModelError(f"a model name is a str, got {name!r}; known models: {', '.join(_MODELS)}")
     key = name.removeprefix("models/")
     try:
-        return _MODELS[key]
+        info = _MODELS[key]
     except KeyError:
         raise UnknownModelError(
             f"unknown model {name!r}; known models: {', '.join(_MODELS)}. "
             "To use another model, describe it with gemini_vectors.ModelInfo and pass it to "
             "gemini_vectors.register_model()."
         ) from None
+    return info.on(surface)
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,12 @@ from gemini_vectors.chunking import (
     text_budget,
 )
 from gemini_vectors.content import Audio, Image, Text, Video, check_item, estimate_tokens
-from gemini_vectors.errors import ContentError, UnsupportedMediaError
+from gemini_vectors.errors import ConfigurationError, ContentError, UnsupportedMediaError
 from gemini_vectors.spec import get_model
 from tests import media
 
 G2 = get_model("gemini-embedding-2")
+G2_VERTEX = get_model("gemini-embedding-2", "vertex-ai")
 
 
 def _bytes(chunk: Chunk) -> bytes:
@@ -180,13 +181,14 @@ def test_segment_plan_is_even_and_overlapping() -> None:
 def test_200_s_wav_is_cut_exactly(tmp_path: Path) -> None:
     path = media.write(tmp_path, "long.wav", media.cached("wav_signal", 200))
     chunks = chunk_audio(path, "audio/wav", G2, scratch=tmp_path)
-    assert [(c.position.start, c.position.end) for c in chunks] == [(0, 70), (65, 135), (130, 200)]
+    # 180 s is the limit: two even segments of (200 + 5) / 2 s, overlapping by 5 s
+    assert [(c.position.start, c.position.end) for c in chunks] == [(0, 102.5), (97.5, 200)]
     with wave.open(str(path)) as w:
         source = w.readframes(w.getnframes())
     for c in chunks:
         assert isinstance(c.part, Audio) and c.part.path is not None and c.part.path.parent == tmp_path
         stats = check_item(c.part, G2)
-        assert stats.audio_seconds == 70
+        assert stats.audio_seconds == 102.5
         with wave.open(io.BytesIO(_bytes(c))) as w:
             rate = w.getframerate()
             frames = w.readframes(w.getnframes())
@@ -200,7 +202,7 @@ def test_float_wav_and_mp3_are_cut_by_packets(tmp_path: Path) -> None:
         ("long.mp3", media.cached("mp3", 100, rate=8000), "audio/mpeg"),
     ):
         path = media.write(tmp_path, name, data)
-        chunks = chunk_audio(path, mime, G2)
+        chunks = chunk_audio(path, mime, G2, segment_seconds=60)  # within the limit, cut on request
         bounds = [x for c in chunks for x in (c.position.start, c.position.end)]
         assert bounds == pytest.approx([0, 52.5, 47.5, 100], abs=0.1)  # MP3 frames pad the end a little
         for c in chunks:
@@ -215,14 +217,28 @@ def test_short_audio_is_the_file_itself(tmp_path: Path) -> None:
     assert chunk.part.path == path and chunk.position == Position("seconds", 0, 80)
 
 
+@pytest.mark.parametrize("model", [G2, G2_VERTEX], ids=["gemini-api", "vertex-ai"])
+def test_170_s_wav_is_one_chunk(tmp_path: Path, model: object) -> None:
+    # The preview's limit was 80 s, which cut this file in three; GA takes 180 s on both surfaces.
+    path = media.write(tmp_path, "talk.wav", media.cached("wav", 170))
+    [chunk] = chunk_audio(path, "audio/wav", model)  # type: ignore[arg-type]
+    assert chunk.part.path == path and chunk.position == Position("seconds", 0, 170)
+    assert check_item(chunk.part, model).audio_seconds == 170  # type: ignore[arg-type]
+
+
 # --------------------------------------------------------------------------------------------- video
 
 
-def test_150_s_mp4_with_audio_is_stream_copied_on_keyframes(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("model", "count", "limit"), [(G2, 2, 120), (G2_VERTEX, 3, 80)], ids=["gemini-api", "vertex-ai"]
+)
+def test_150_s_mp4_with_audio_is_stream_copied_on_keyframes(
+    tmp_path: Path, model: object, count: int, limit: float
+) -> None:
     data = media.cached("video_gop", 150, audio=True)
     path = media.write(tmp_path, "clip.mp4", data)
-    chunks = chunk_video(path, "video/mp4", G2)
-    assert len(chunks) == 3
+    chunks = chunk_video(path, "video/mp4", model)  # type: ignore[arg-type]
+    assert len(chunks) == count
     with av.open(str(path)) as source:
         packets = [p for p in source.demux(source.streams.video[0]) if p.pts is not None]
         keyframes = {float(p.pts * p.time_base) for p in packets if p.is_keyframe}
@@ -234,9 +250,9 @@ def test_150_s_mp4_with_audio_is_stream_copied_on_keyframes(tmp_path: Path) -> N
         assert c.position.start in keyframes
         seconds, streams = _av_info(_bytes(c))
         assert streams == ["video", "audio"]
-        assert seconds <= 80 - 3  # under the limit with audio, with the margin
-        stats = check_item(c.part, G2)
-        assert stats.video_has_audio and stats.video_seconds <= 80
+        assert seconds <= limit - 3  # under the surface's limit for video with audio, with the margin
+        stats = check_item(c.part, model)  # type: ignore[arg-type]
+        assert stats.video_has_audio and stats.video_seconds <= limit
         with av.open(io.BytesIO(_bytes(c)), "r") as cut:
             first = next(p for p in cut.demux(cut.streams.video[0]) if p.pts is not None)
             # stream copy: the segment's first packet is the source's keyframe packet, byte for byte
@@ -244,9 +260,10 @@ def test_150_s_mp4_with_audio_is_stream_copied_on_keyframes(tmp_path: Path) -> N
 
 
 def test_long_gop_video_is_reencoded_within_the_limit(tmp_path: Path) -> None:
-    # libx264's default GOP (250 frames = 125 s at 2 fps) leaves no keyframe to cut on.
+    # libx264's default GOP (250 frames = 125 s at 2 fps) leaves no keyframe to cut on. On Vertex AI a
+    # video with an audio track takes 80 s, so these 100 s are cut.
     path = media.write(tmp_path, "talk.mov", media.cached("video", 100, audio=True, container="mov"))
-    chunks = chunk_video(path, "video/quicktime", G2, scratch=tmp_path)
+    chunks = chunk_video(path, "video/quicktime", G2_VERTEX, scratch=tmp_path)
     bounds = [x for c in chunks for x in (c.position.start, c.position.end)]
     assert bounds == pytest.approx([0, 52.5, 47.5, 100], abs=0.1)  # AAC pads the end a little
     for c in chunks:
@@ -256,19 +273,63 @@ def test_long_gop_video_is_reencoded_within_the_limit(tmp_path: Path) -> None:
         with av.open(io.BytesIO(_bytes(c)), "r") as cut:
             frames = len(list(cut.decode(video=0)))
         assert frames == pytest.approx(105, abs=2)  # 52.5 s at 2 fps, all decodable
-        check_item(c.part, G2)
+        check_item(c.part, G2_VERTEX)
 
 
-def test_video_without_audio_gets_the_128_s_limit(tmp_path: Path) -> None:
+@pytest.mark.parametrize("model", [G2, G2_VERTEX], ids=["gemini-api", "vertex-ai"])
+def test_video_without_audio_gets_the_120_s_limit(tmp_path: Path, model: object) -> None:
     path = media.write(tmp_path, "silent.mp4", media.cached("video_gop", 200))
-    chunks = chunk_video(path, "video/mp4", G2)
+    chunks = chunk_video(path, "video/mp4", model)  # type: ignore[arg-type]
     assert len(chunks) == 2
     for c in chunks:
         seconds, streams = _av_info(_bytes(c))
-        assert streams == ["video"] and 80 < seconds <= 124
+        assert streams == ["video"] and 80 < seconds <= 116
     short = media.write(tmp_path, "short.mp4", media.cached("video_gop", 100))
-    [whole] = chunk_video(short, "video/mp4", G2)
+    [whole] = chunk_video(short, "video/mp4", model)  # type: ignore[arg-type]
     assert isinstance(whole.part, Video) and whole.part.path == short
+
+
+def test_110_s_video_with_audio_is_one_chunk_on_the_gemini_api_and_two_on_vertex(tmp_path: Path) -> None:
+    path = media.write(tmp_path, "clip.mp4", media.cached("video_gop", 110, audio=True))
+    # The Gemini API ignores the audio track: 110 s is within its 120 s, and the file is sent as it is.
+    [whole] = chunk_video(path, "video/mp4", G2)
+    assert isinstance(whole.part, Video) and whole.part.path == path
+    assert whole.position.start == 0 and whole.position.end == pytest.approx(110, abs=0.1)
+    # Vertex AI takes 80 s of video with audio: two overlapping segments of about (110 + 5) / 2 s.
+    first, second = chunk_video(path, "video/mp4", G2_VERTEX)
+    assert first.position.start == 0 and second.position.end == pytest.approx(110, abs=0.1)
+    assert first.position.end == pytest.approx(57.5, abs=2)  # the nearest keyframe (every 2 s)
+    assert second.position.start < first.position.end  # overlapping
+    for c in (first, second):
+        stats = check_item(c.part, G2_VERTEX)
+        assert stats.video_has_audio and stats.video_seconds <= 80 - 3
+
+
+def test_segment_seconds_gives_finer_video_segments(tmp_path: Path) -> None:
+    # 32 frames of a 110 s video are one every ~3.4 s; 30 s segments get their own 32 frames each.
+    path = media.write(tmp_path, "clip.mp4", media.cached("video_gop", 110, audio=True))
+    chunks = chunk_video(path, "video/mp4", G2, segment_seconds=30)
+    # ceil((110 - 5) / (30 - 5)) = 5 with exact cuts; cuts on keyframes (every 2 s) may need one more
+    assert 5 <= len(chunks) <= 6
+    assert chunks[0].position.start == 0 and chunks[-1].position.end == pytest.approx(110, abs=0.1)
+    for a, b in itertools.pairwise(chunks):
+        assert b.position.start < a.position.end  # overlapping, nothing dropped
+    for c in chunks:
+        assert c.position.end - c.position.start <= 30
+        seconds, streams = _av_info(_bytes(c))
+        assert streams == ["video", "audio"] and seconds <= 30 + 1
+    # A segment length over the limit gets the longest segments the limit allows.
+    assert len(chunk_video(path, "video/mp4", G2_VERTEX, segment_seconds=500)) == 2
+
+
+@pytest.mark.parametrize("bad", [5, 3.0, 0, -1, float("nan"), float("inf"), True])
+def test_segment_seconds_must_exceed_the_overlap(tmp_path: Path, bad: float) -> None:
+    path = media.write(tmp_path, "clip.mp4", media.cached("video_gop", 10))
+    with pytest.raises(ConfigurationError, match="segment_seconds"):
+        chunk_video(path, "video/mp4", G2, segment_seconds=bad)
+    wav = media.write(tmp_path, "a.wav", media.wav(3))
+    with pytest.raises(ConfigurationError, match="segment_seconds"):
+        chunk_audio(wav, "audio/wav", G2, segment_seconds=bad)
 
 
 # ---------------------------------------------------------------------------------------- images and kinds

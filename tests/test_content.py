@@ -40,6 +40,7 @@ from gemini_vectors.errors import ContentError, UnsupportedMediaError
 from gemini_vectors.spec import ModelInfo, get_model
 
 G2 = get_model("gemini-embedding-2")
+G2_VERTEX = get_model("gemini-embedding-2", "vertex-ai")
 G001 = get_model("gemini-embedding-001")
 
 
@@ -50,13 +51,14 @@ G001 = get_model("gemini-embedding-001")
 def long_media() -> dict[str, bytes]:
     """The slow-to-make media, encoded once per module."""
     return {
-        "wav80": media.wav(80),
-        "wav90": media.wav(90),
-        "mp3_90": media.mp3(90),
-        "mp4_128": media.video(128, fps=1),
+        "wav180": media.wav(180),
+        "wav190": media.wav(190),
+        "mp3_190": media.mp3(190, rate=8000),
+        "mp4_120": media.video(120, fps=1),
         "mp4_130": media.video(130, fps=1),
         "mp4_80_audio": media.video(80, audio=True, fps=1),
         "mp4_81_audio": media.video(81, audio=True, fps=1),
+        "mp4_110_audio": media.video(110, audio=True, fps=1),
     }
 
 
@@ -327,16 +329,19 @@ def test_one_audio_video_pdf_per_item() -> None:
 
 
 def test_audio_duration(long_media: dict[str, bytes], tmp_path: Path) -> None:
-    stats = check_item(Audio(long_media["wav80"]), G2)
-    assert stats.audio_seconds == 80.0 and stats.tokens_by_modality["audio"] == 80 * 32
-    expect_error(Audio(long_media["wav90"]), "audio_seconds", "90.0 s", "at most 80 s")
+    stats = check_item(Audio(long_media["wav180"]), G2)
+    assert stats.audio_seconds == 180.0 and stats.tokens_by_modality["audio"] == 180 * 32
+    expect_error(Audio(long_media["wav190"]), "audio_seconds", "190.0 s", "at most 180 s", "Gemini API")
     exc = expect_error(
-        Audio(media.write(tmp_path, "talk.mp3", long_media["mp3_90"])),
+        Audio(media.write(tmp_path, "talk.mp3", long_media["mp3_190"])),
         "audio_seconds",
-        "at most 80 s",
+        "at most 180 s",
         "talk.mp3",
     )
-    assert "90.0 s" in str(exc) or "90.1 s" in str(exc)
+    assert any(f"{s:.1f} s" in str(exc) for s in (190.0, 190.1, 190.2))  # MP3 frames pad the end a little
+    # Vertex AI has the same audio limit
+    assert check_item(Audio(long_media["wav180"]), G2_VERTEX).audio_seconds == 180.0
+    expect_error(Audio(long_media["wav190"]), "audio_seconds", "at most 180 s", "Vertex AI", model=G2_VERTEX)
 
 
 def test_audio_durations_are_measured() -> None:
@@ -346,20 +351,34 @@ def test_audio_durations_are_measured() -> None:
     assert check_item(Audio(mp3_bare), G2).audio_seconds == pytest.approx(3, abs=0.2)
     # Float WAV: the stdlib wave module refuses it; mutagen measures it.
     assert check_item(Audio(media.wav_float(4)), G2).audio_seconds == pytest.approx(4)
-    expect_error(Audio(media.wav_float(81)), "audio_seconds", "81.0 s")
+    expect_error(Audio(media.wav_float(181)), "audio_seconds", "181.0 s")
 
 
 def test_video_duration_and_audio_track(long_media: dict[str, bytes]) -> None:
-    stats = check_item(Video(long_media["mp4_128"]), G2)
-    assert stats.video_seconds == pytest.approx(128, abs=0.05) and not stats.video_has_audio
-    expect_error(Video(long_media["mp4_130"]), "video_seconds", "130.0 s", "at most 128 s")
-    stats = check_item(Video(long_media["mp4_80_audio"]), G2)
+    stats = check_item(Video(long_media["mp4_120"]), G2)
+    assert stats.video_seconds == pytest.approx(120, abs=0.05) and not stats.video_has_audio
+    expect_error(Video(long_media["mp4_130"]), "video_seconds", "130.0 s", "at most 120 s")
+    # The Gemini API does not process a video's audio track: the track does not shorten the limit.
+    stats = check_item(Video(long_media["mp4_110_audio"]), G2)
+    assert stats.video_seconds == pytest.approx(110, abs=0.1) and stats.video_has_audio
+
+
+def test_vertex_ai_takes_80_s_of_video_with_an_audio_track(long_media: dict[str, bytes]) -> None:
+    stats = check_item(Video(long_media["mp4_80_audio"]), G2_VERTEX)
     assert stats.video_seconds == pytest.approx(80, abs=0.1) and stats.video_has_audio
     expect_error(
-        Video(long_media["mp4_81_audio"]), "video_seconds_with_audio", "81.0 s", "audio track", "at most 80 s"
+        Video(long_media["mp4_81_audio"]),
+        "video_seconds_with_audio",
+        "81.0 s",
+        "audio track",
+        "gemini-embedding-2 on Vertex AI",
+        "at most 80 s",
+        model=G2_VERTEX,
     )
-    # The same 81 s without an audio track is fine.
-    assert check_item(Video(media.video(81, fps=1)), G2).video_seconds == pytest.approx(81, abs=0.05)
+    # Without an audio track Vertex AI takes 120 s, as the Gemini API does.
+    assert check_item(Video(media.video(81, fps=1)), G2_VERTEX).video_seconds == pytest.approx(81, abs=0.05)
+    assert check_item(Video(long_media["mp4_120"]), G2_VERTEX).video_seconds == pytest.approx(120, abs=0.05)
+    expect_error(Video(long_media["mp4_130"]), "video_seconds", "at most 120 s", model=G2_VERTEX)
 
 
 @pytest.mark.parametrize(("container", "audio"), [("mov", True), ("mov", False), ("mp4", True)])

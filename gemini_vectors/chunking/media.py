@@ -19,10 +19,20 @@ How each kind is cut:
   same span. When keyframes are too far apart for any segment to fit under the limit (long GOPs), the
   video track of each segment is re-encoded with libx264 and the audio packets are still copied.
 
+The limits are those of the model on the API surface in use (``embedder.model_info``): for
+gemini-embedding-2, audio up to 180 s; video up to 120 s, and on Vertex AI up to 80 s when the file has an
+audio track (the Gemini API does not process a video's audio track, so it does not shorten the limit).
+
 Segments are at most ``limit - margin`` seconds long (the margin, 4 s by default, covers AAC priming
 and padding, which make a copied clip's container duration slightly longer than its span), overlap by
 ``overlap`` seconds so that nothing said across a cut is lost, and are spread evenly over the file
 instead of leaving a short tail. A file within the limit is one chunk: the file itself, unchanged.
+
+``segment_seconds`` asks for shorter segments than the limit allows. The model uses at most 32 frames of
+a video (``ModelInfo.max_video_frames``), so a 120 s video is seen at about one frame every 3.75 s; cut
+into 30 s segments, each segment gets its own 32 frames, about one a second, and search can say *where*
+in the file a match is to within 30 s. Shorter segments cost more requests (and the overlap is embedded
+twice).
 """
 
 from __future__ import annotations
@@ -53,6 +63,7 @@ __all__ = [
     "chunk_video",
     "convert_image",
     "probe_media",
+    "segment_length",
     "segment_plan",
 ]
 
@@ -150,22 +161,48 @@ def segment_plan(seconds: float, max_seconds: float, overlap: float) -> list[tup
     return spans
 
 
-def _limit(model: ModelInfo, has_audio_track: bool, video: bool) -> float:
-    if not video:
-        return model.max_audio_seconds
+def _video_limit(model: ModelInfo, has_audio_track: bool) -> float:
     if has_audio_track and model.max_video_seconds_with_audio:
         return min(model.max_video_seconds_with_audio, model.max_video_seconds or math.inf)
     return model.max_video_seconds
 
 
-def _check_margins(limit: float, overlap: float, margin: float) -> float:
+def segment_length(
+    limit: float, overlap: float, margin: float, segment_seconds: float | None = None
+) -> float | None:
+    """The longest segment to cut: ``limit - margin``, or ``segment_seconds`` when that is shorter.
+
+    ``limit`` 0 means the model gives none; the answer is then ``segment_seconds`` (None: never cut).
+
+    Raises:
+        ConfigurationError: ``segment_seconds`` is not a positive number larger than ``overlap``, or the
+            margin leaves no room for the overlap.
+    """
+    if segment_seconds is not None and (
+        isinstance(segment_seconds, bool)
+        or not isinstance(segment_seconds, int | float)
+        or not math.isfinite(segment_seconds)
+        or segment_seconds <= max(overlap, 0.0)
+    ):
+        raise ConfigurationError(
+            f"segment_seconds must be a number of seconds larger than the overlap of {overlap:g} s, "
+            f"got {segment_seconds!r}"
+        )
+    if not limit:
+        return None if segment_seconds is None else float(segment_seconds)
     longest = limit - margin
     if longest <= overlap:
         raise ConfigurationError(
             f"a limit of {limit:g} s minus a margin of {margin:g} s leaves no room "
             f"for {overlap:g} s of overlap"
         )
-    return longest
+    # The model's limit always applies: a longer segment_seconds gets the longest segment that fits.
+    return longest if segment_seconds is None else min(longest, float(segment_seconds))
+
+
+def _fits_whole(seconds: float, limit: float, segment_seconds: float | None) -> bool:
+    within_limit = not limit or seconds <= limit
+    return within_limit and (segment_seconds is None or seconds <= segment_seconds)
 
 
 # --------------------------------------------------------------------------------------------- audio
@@ -179,26 +216,31 @@ def chunk_audio(
     overlap: float = DEFAULT_OVERLAP_SECONDS,
     margin: float = DEFAULT_MARGIN_SECONDS,
     scratch: Path | None = None,
+    segment_seconds: float | None = None,
 ) -> list[Chunk]:
     """The audio file as one chunk, or as overlapping segments when it is longer than the model's limit.
 
     Args:
         path: The MP3 or WAV file.
         mime_type: Its type (``audio/wav`` or ``audio/mpeg``).
-        model: The model whose ``max_audio_seconds`` applies.
+        model: The model (on the API surface in use) whose ``max_audio_seconds`` applies.
         overlap: Seconds shared by consecutive segments.
         margin: Seconds kept under the limit.
         scratch: Directory for the segments; they are held in memory when None.
+        segment_seconds: Cut into segments of at most this many seconds even when the file is within
+            the limit (None: as long as the limit allows).
 
     Raises:
         ContentError: the file cannot be read or cut.
+        ConfigurationError: ``segment_seconds`` is not larger than ``overlap``.
     """
     path = Path(path)
-    info = probe_media(path, mime_type)
     limit = model.max_audio_seconds
-    if not limit or info.seconds <= limit:
+    longest = segment_length(limit, overlap, margin, segment_seconds)
+    info = probe_media(path, mime_type)
+    if longest is None or _fits_whole(info.seconds, limit, segment_seconds):
         return numbered([(Audio(path=path, mime_type=mime_type), Position("seconds", 0.0, info.seconds))])
-    spans = segment_plan(info.seconds, _check_margins(limit, overlap, margin), overlap)
+    spans = segment_plan(info.seconds, longest, overlap)
     if mime_type in _WAV_TYPES:
         try:
             return numbered(_cut_wav(path, spans, scratch))
@@ -245,21 +287,36 @@ def chunk_video(
     overlap: float = DEFAULT_OVERLAP_SECONDS,
     margin: float = DEFAULT_MARGIN_SECONDS,
     scratch: Path | None = None,
+    segment_seconds: float | None = None,
 ) -> list[Chunk]:
     """The video as one chunk, or as overlapping segments when it is longer than the model's limit.
 
-    The limit is ``max_video_seconds_with_audio`` when the file has an audio track, else
-    ``max_video_seconds``. Segments are stream copies cut on keyframes; see the module docstring.
+    The limit is ``max_video_seconds_with_audio`` when the file has an audio track and the surface sets
+    one (Vertex AI: 80 s for gemini-embedding-2), else ``max_video_seconds`` (120 s). Segments are stream
+    copies cut on keyframes; see the module docstring.
+
+    Args:
+        path: The MP4 or MOV file.
+        mime_type: Its type (``video/mp4`` or ``video/quicktime``).
+        model: The model on the API surface in use (``embedder.model_info``).
+        overlap: Seconds shared by consecutive segments.
+        margin: Seconds kept under the limit.
+        scratch: Directory for the segments; they are held in memory when None.
+        segment_seconds: Cut into segments of at most this many seconds even when the file is within
+            the limit, for finer time resolution: the model uses at most 32 frames of each segment
+            (None: as long as the limit allows, up to 120 s).
 
     Raises:
         ContentError: the file cannot be read or cut.
+        ConfigurationError: ``segment_seconds`` is not larger than ``overlap``.
     """
     path = Path(path)
+    segment_length(model.max_video_seconds, overlap, margin, segment_seconds)  # bad options fail first
     info = probe_media(path, mime_type)
-    limit = _limit(model, info.has_audio, video=True)
-    if not limit or info.seconds <= limit:
+    limit = _video_limit(model, info.has_audio)
+    longest = segment_length(limit, overlap, margin, segment_seconds)
+    if longest is None or _fits_whole(info.seconds, limit, segment_seconds):
         return numbered([(Video(path=path, mime_type=mime_type), Position("seconds", 0.0, info.seconds))])
-    longest = _check_margins(limit, overlap, margin)
     fmt = "mov" if mime_type == "video/quicktime" else "mp4"
     av = _av()
     try:

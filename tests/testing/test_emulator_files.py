@@ -91,10 +91,10 @@ def test_a_file_part_embeds_like_the_same_bytes_inline(gemini_client: genai.Clie
 
 
 def test_limits_apply_to_uploaded_bytes(gemini_client: genai.Client) -> None:
-    file = upload(gemini_client, wav(90), "audio/wav")
+    file = upload(gemini_client, wav(190), "audio/wav")
     with pytest.raises(errors.ClientError) as exc:
         embed_part(gemini_client, uri_part(file))
-    assert exc.value.code == 400 and "at most 80 s" in (exc.value.message or "")
+    assert exc.value.code == 400 and "at most 180 s" in (exc.value.message or "")
     gif = upload(gemini_client, b"GIF89a....", "image/gif")  # the File API stores anything ...
     with pytest.raises(errors.ClientError) as exc:
         embed_part(gemini_client, uri_part(gif))  # ... the embedding model refuses it

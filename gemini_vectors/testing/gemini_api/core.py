@@ -219,7 +219,7 @@ class EmulatorCore:
         vertex = "publishers/" in request.path
         if match["model"] in faults.retired_models:
             raise embed.model_not_found(match["model"], match["ver"], method)
-        rules = embed.find_model(match["model"], match["ver"], method)
+        rules = embed.find_model(match["model"], match["ver"], method, vertex=vertex)
         body = request.json()
         if not isinstance(body, dict):
             raise ApiError(400, "Invalid JSON payload received. Expected an object.")
