@@ -156,7 +156,7 @@ class Collection:
             if value is not None and len(value) != len(items):
                 raise ArgumentError(f"got {len(value)} {name} for {len(items)} items")
         if ids is not None:
-            _check_ids(ids, given=[True] * len(ids), offset=0)
+            _check_ids(self.backend, ids, given=[True] * len(ids), offset=0)
         if metadata is not None:
             for index, meta in enumerate(metadata):
                 _check_metadata(meta, index)
@@ -176,7 +176,7 @@ class Collection:
             given if given is not None else content_id(h)
             for (_, given, _, _), h in zip(chunk, hashes, strict=True)
         ]
-        _check_ids(ids, given=[given is not None for _, given, _, _ in chunk], offset=offset)
+        _check_ids(self.backend, ids, given=[given is not None for _, given, _, _ in chunk], offset=offset)
         metas = [_check_metadata(meta, offset + pos) for pos, (_, _, meta, _) in enumerate(chunk)]
         # an item given twice without an id has the same content, hence the same id: embed it once
         last = {i: pos for pos, i in enumerate(ids)}
@@ -230,6 +230,7 @@ class Collection:
                 raise ArgumentError(f"vector of {r.id!r} is all zeros")
             metadata = _check_metadata(r.metadata, index, what="record")
             checked.append(Record(r.id, vec / norm, metadata, r.content_hash))
+        self.backend.check_ids([r.id for r in checked], what="record")
         self.backend.upsert(checked)
 
     # -- reading ---------------------------------------------------------------------------------
@@ -304,8 +305,11 @@ def _content_hash(item: ItemLike, title: str | None, index: int) -> str:
         raise ContentError(f"cannot be read: {exc}", index=index, limit="readable") from exc
 
 
-def _check_ids(ids: Sequence[str], *, given: Sequence[bool], offset: int) -> None:
-    """Every id a valid record id; a given id not repeated (a derived one repeats for equal content)."""
+def _check_ids(
+    backend: StoreCollection, ids: Sequence[str], *, given: Sequence[bool], offset: int
+) -> None:
+    """Every id a valid record id the backend can store; a given id not repeated (a derived one repeats
+    for equal content). Runs before anything is embedded, so a bad id costs nothing and loses nothing."""
     first: dict[str, int] = {}
     for pos, (record_id, was_given) in enumerate(zip(ids, given, strict=True)):
         check_record_id(record_id, f"item {offset + pos}")
@@ -315,6 +319,7 @@ def _check_ids(ids: Sequence[str], *, given: Sequence[bool], offset: int) -> Non
                 "ids must be unique within one add()"
             )
         first.setdefault(record_id, pos)
+    backend.check_ids(ids, offset=offset)
 
 
 def _check_metadata(meta: object, index: int, *, what: str = "item") -> dict[str, Any]:

@@ -48,6 +48,8 @@ class _Table:
 class MemoryCollection(StoreCollection):
     """One collection of a :class:`MemoryStore`."""
 
+    max_id_length = None  # ids are dict keys: any length is stored
+
     def __init__(self, store: MemoryStore, name: str, spec: EmbeddingSpec) -> None:
         super().__init__(name, spec)
         self._store = store

@@ -9,9 +9,10 @@ L2-normalized float32 numpy arrays; scores are cosine similarities, higher is cl
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -19,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from gemini_vectors.errors import ArgumentError, CollectionNotFoundError, SpecMismatchError
-from gemini_vectors.filters import Filter, MetadataValue
+from gemini_vectors.errors import ArgumentError, CollectionNotFoundError, MetadataError, SpecMismatchError
+from gemini_vectors.filters import Filter, MetadataValue, parse_filter
 from gemini_vectors.redaction import redact_url
 from gemini_vectors.spec import EmbeddingSpec
 
@@ -97,6 +98,24 @@ class Match:
     __hash__ = None  # type: ignore[assignment]
 
 
+def _parsing_query_filter(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def query(self: StoreCollection, vector: Any, k: Any, filter: Any = None, **kwargs: Any) -> Any:
+        return fn(self, vector, k, parse_filter(filter), **kwargs)
+
+    query.__gv_parses_filter__ = True  # type: ignore[attr-defined]
+    return query
+
+
+def _parsing_delete_filter(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def delete(self: StoreCollection, ids: Any = None, filter: Any = None, **kwargs: Any) -> Any:
+        return fn(self, ids, parse_filter(filter), **kwargs)
+
+    delete.__gv_parses_filter__ = True  # type: ignore[attr-defined]
+    return delete
+
+
 class StoreCollection(ABC):
     """The backend's side of one collection: a named set of records under one embedding spec.
 
@@ -105,9 +124,52 @@ class StoreCollection(ABC):
     and should reject others with ``ValueError`` all the same when called directly.
     """
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every backend's query() and delete() receive a parsed Filter, whatever the caller passed: a
+        # raw mapping ({"lang": "en"}) is parsed here, once, by the portable filter language, and a
+        # malformed one is a FilterError naming the bad part. Wrapping at class creation keeps that rule
+        # in one place for every backend, third-party ones included.
+        super().__init_subclass__(**kwargs)
+        for method, wrap in (("query", _parsing_query_filter), ("delete", _parsing_delete_filter)):
+            fn = cls.__dict__.get(method)
+            if fn is not None and not getattr(fn, "__gv_parses_filter__", False):
+                setattr(cls, method, wrap(fn))
+
+    #: The longest record id the backend stores, as :meth:`id_length` measures it; None: no limit.
+    #: A plugin declares it; :meth:`check_ids` enforces it before anything is embedded or written.
+    max_id_length: int | None = None
+    #: What :meth:`id_length` counts, for messages.
+    id_length_unit: str = "bytes of UTF-8"
+
     def __init__(self, name: str, spec: EmbeddingSpec) -> None:
         self._name = name
         self._spec = spec
+
+    def id_length(self, record_id: str) -> int:
+        """The length of ``record_id`` as the backend counts it against :attr:`max_id_length`."""
+        return len(record_id.encode("utf-8", "surrogatepass"))
+
+    def check_ids(self, ids: Iterable[str], *, what: str = "item", offset: int = 0) -> None:
+        """Refuse an id the backend cannot store, naming its position, its length and the limit.
+
+        The one check of record ids against the backend's limit: :class:`~gemini_vectors.Collection`
+        runs it before it embeds anything, so an over-long id costs no API call and loses no other record.
+
+        Raises:
+            MetadataError: an id is longer than :attr:`max_id_length`.
+        """
+        limit = self.max_id_length
+        if limit is None:
+            return
+        for pos, record_id in enumerate(ids):
+            length = self.id_length(record_id)
+            if length > limit:
+                shown = record_id if len(record_id) <= 40 else record_id[:20] + "..." + record_id[-10:]
+                raise MetadataError(
+                    f"{what} {offset + pos}: its id {shown!r} is {length:,} {self.id_length_unit} long, and "
+                    f"{type(self).__name__} stores ids of at most {limit:,}; use a shorter id (a hash of a "
+                    "long key, say, with the key in the metadata)"
+                )
 
     @property
     def name(self) -> str:
@@ -131,7 +193,11 @@ class StoreCollection(ABC):
     def query(
         self, vector: Vector, k: int, filter: Filter | None = None, *, include_vectors: bool = False
     ) -> list[Match]:
-        """The ``k`` records closest to ``vector`` by cosine similarity that match ``filter``, best first."""
+        """The ``k`` records closest to ``vector`` by cosine similarity that match ``filter``, best first.
+
+        ``filter`` may also be a raw mapping in the portable filter language (``{"lang": "en"}``): it is
+        parsed before the backend sees it, for every backend (see :meth:`__init_subclass__`).
+        """
 
     @abstractmethod
     def get(self, ids: Sequence[str], *, include_vectors: bool = True) -> list[Record]:
@@ -141,7 +207,8 @@ class StoreCollection(ABC):
     def delete(self, ids: Sequence[str] | None = None, filter: Filter | None = None) -> None:
         """Delete records by id, by filter, or both (records matching either); unknown ids are ignored.
 
-        With neither argument nothing is deleted (use :meth:`drop` or :meth:`clear` to empty).
+        With neither argument nothing is deleted (use :meth:`drop` or :meth:`clear` to empty). A raw
+        mapping ``filter`` is parsed as in :meth:`query`.
         """
 
     @abstractmethod
@@ -190,6 +257,30 @@ class VectorStore(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
 
+    #: The longest collection name the backend stores, as :meth:`name_length` measures it; None: no limit.
+    max_collection_name_length: int | None = None
+    #: What :meth:`name_length` counts, for messages.
+    name_length_unit: str = "bytes of UTF-8"
+
+    def name_length(self, name: str) -> int:
+        """The length of collection name ``name`` as the backend counts it."""
+        return len(name.encode("utf-8", "surrogatepass"))
+
+    def check_collection_name(self, name: str) -> None:
+        """Refuse a collection name the backend cannot store (run by :meth:`open_collection`).
+
+        Raises:
+            ArgumentError: ``name`` is not a non-empty string, or is longer than the backend's limit.
+        """
+        if not isinstance(name, str) or not name:
+            raise ArgumentError(f"a collection name is a non-empty str, got {name!r}")
+        limit = self.max_collection_name_length
+        if limit is not None and (length := self.name_length(name)) > limit:
+            raise ArgumentError(
+                f"collection name {name[:40]!r}... is {length:,} {self.name_length_unit} long, and "
+                f"{type(self).__name__} stores names of at most {limit:,}; choose a shorter name"
+            )
+
     @abstractmethod
     def stored_spec(self, name: str) -> EmbeddingSpec | None:
         """The spec recorded for collection ``name``, or None when there is no such collection."""
@@ -221,8 +312,7 @@ class VectorStore(ABC):
             SpecMismatchError: the stored spec differs from ``spec``; nothing was written.
             CollectionNotFoundError: no such collection, and it may not or cannot be created.
         """
-        if not name:
-            raise ValueError("a collection name must be a non-empty string")
+        self.check_collection_name(name)
         stored = self.stored_spec(name)
         if stored is None:
             if spec is None or not create:

@@ -24,7 +24,13 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from gemini_vectors.errors import CollectionNotFoundError, SpecMismatchError
+from gemini_vectors.errors import (
+    ArgumentError,
+    CollectionNotFoundError,
+    FilterError,
+    MetadataError,
+    SpecMismatchError,
+)
 from gemini_vectors.filters import MetadataValue, matches, parse_filter
 from gemini_vectors.spec import EmbeddingSpec
 from gemini_vectors.store import Record, StoreCollection, Vector, VectorStore
@@ -416,3 +422,116 @@ class VectorStoreContract:
         coll.clear()
         assert coll.count() == 0
         assert store.stored_spec(name) == coll.spec
+
+    # -- limits: refused before anything is embedded or written --------------------------------------
+
+    @staticmethod
+    def incompressible(n: int, seed: int = 0) -> str:
+        """``n`` random ASCII letters and digits (one byte each, and nothing a database can compress)."""
+        rng = np.random.default_rng(seed)
+        alphabet = np.array(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
+        return "".join(rng.choice(alphabet, n))
+
+    #: The id and name lengths tried on a backend that declares no limit, to hold it to that claim.
+    unlimited_probe: ClassVar[int] = 10_000
+
+    def test_an_id_over_the_backends_limit_is_refused_before_anything_is_embedded(
+        self, store: VectorStore, name: str, spec: EmbeddingSpec, gemini_emulator: Any
+    ) -> None:
+        from gemini_vectors.embedder import Embedder
+
+        coll = store.open_collection(name, spec)
+        embedder = Embedder(dimensions=spec.dimensions, client=gemini_emulator.client())
+        collection = store.collection(name, embedder)
+        limit = coll.max_id_length
+        if limit is not None:
+            too_long = self.incompressible(limit + 1, seed=1)
+            with pytest.raises(MetadataError) as info:
+                collection.add(["first", "second", "third"], ids=["ok-1", too_long, "ok-2"])
+            message = str(info.value)
+            assert message.startswith("item 1:"), message
+            assert f"{limit + 1:,}" in message and f"{limit:,}" in message
+            assert gemini_emulator.stats.embed_calls == 0  # nothing was paid for
+            assert coll.count() == 0  # and nothing written: the valid items were not half-stored
+            with pytest.raises(MetadataError, match="record 0"):
+                collection.upsert_vectors([Record(too_long, unit_vectors(1)[0])])
+        # The declared limit is true: an id exactly that long (or a very long one) is stored and found.
+        longest = self.incompressible(limit if limit is not None else self.unlimited_probe)
+        collection.add(["first", "third"], ids=["ok-1", longest])
+        assert [r.id for r in coll.get([longest, "ok-1"], include_vectors=False)] == [longest, "ok-1"]
+        assert longest in set(coll.iter_ids())
+
+    def test_a_collection_name_over_the_backends_limit_is_refused(
+        self, store: VectorStore, spec: EmbeddingSpec
+    ) -> None:
+        limit = store.max_collection_name_length
+        if limit is not None:
+            too_long = self.incompressible(limit + 1, seed=2)
+            with pytest.raises(ArgumentError) as info:
+                store.open_collection(too_long, spec)
+            assert f"{limit + 1:,}" in str(info.value) and f"{limit:,}" in str(info.value)
+        longest = self.incompressible(limit if limit is not None else self.unlimited_probe // 10, seed=3)
+        try:
+            coll = store.open_collection(longest, spec)
+            coll.upsert(make_records(1))
+            assert store.open_collection(longest).count() == 1
+            assert longest in store.list_collections()
+        finally:
+            store.drop_collection(longest)
+
+    # -- raw filters -------------------------------------------------------------------------------
+
+    def test_a_raw_mapping_filter_is_parsed_by_query_and_delete(
+        self, filtered: tuple[StoreCollection, list[Record]]
+    ) -> None:
+        coll, records = filtered
+        probe = unit_vectors(1, seed=1)[0]
+        raw = {"lang": "en", "year": {"$gte": 2020}}
+        want = {r.id for r in records if matches(parse_filter(raw), r.metadata)}
+        got = coll.query(probe, len(records), raw)  # type: ignore[arg-type]  # public: a mapping is fine
+        assert {m.id for m in got} == want
+        by_name = coll.query(probe, k=len(records), filter=raw)  # type: ignore[arg-type]
+        assert [m.id for m in by_name] == [m.id for m in got]
+        with pytest.raises(FilterError, match=r"\$regex"):
+            coll.query(probe, k=3, filter={"lang": {"$regex": "e.*"}})  # type: ignore[arg-type]
+        with pytest.raises(FilterError):
+            coll.delete(filter={"$or": "not a list"})  # type: ignore[arg-type]
+        assert coll.count() == len(records)  # a refused filter deleted nothing
+        coll.delete(filter={"lang": "de"})  # type: ignore[arg-type]
+        remaining = {r.id for r in records if r.metadata.get("lang") != "de"}
+        assert set(coll.iter_ids()) == remaining
+        coll.delete(None, {"lang": "fr"})  # type: ignore[arg-type]
+        langs = {r.id: r.metadata.get("lang") for r in records}
+        assert set(coll.iter_ids()) == {i for i in remaining if langs[i] != "fr"}
+
+    # -- number types --------------------------------------------------------------------------------
+
+    #: Floats whose usual JSON form has an exponent or no fraction: a backend that keeps numbers as
+    #: decimals (PostgreSQL's jsonb numeric) could hand them back as ints.
+    AWKWARD_FLOATS: ClassVar[dict[str, float]] = {
+        "f0": 0.0,
+        "f1": 1.0,
+        "f15": 1e15,
+        "f16": 1e16,
+        "big": 2.5e20,
+        "huge": -3.0e300,
+        "max": 1.7976931348623157e308,
+        "tiny": 1.5e-300,
+        "odd": 1.2345678901234567e25,
+        "neg": -1e16,
+    }
+
+    def test_a_float_reads_back_as_the_same_float(self, coll: StoreCollection) -> None:
+        records = make_records(2, metadata=[self.AWKWARD_FLOATS, {"n": 7, "f": 7.0}])
+        coll.upsert(records)
+        for got in (coll.get(["r0", "r1"]), [m for m in coll.query(records[0].vector, k=2)]):
+            by_id = {r.id: dict(r.metadata) for r in got}
+            for key, want in self.AWKWARD_FLOATS.items():
+                value = by_id["r0"][key]
+                assert type(value) is float and value == want, (key, value)
+            assert type(by_id["r1"]["f"]) is float and by_id["r1"]["f"] == 7.0
+            if self.preserves_int_type:
+                assert type(by_id["r1"]["n"]) is int and by_id["r1"]["n"] == 7
+        # A record read back can be written again as it is (the round trip used to refuse a huge "int").
+        coll.upsert([Record("r2", records[0].vector, coll.get(["r0"])[0].metadata)])
+        assert dict(coll.get(["r2"])[0].metadata) == self.AWKWARD_FLOATS

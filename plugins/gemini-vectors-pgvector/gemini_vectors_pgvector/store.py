@@ -14,6 +14,7 @@ fresh connection, a bounded number of times.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import time
@@ -25,7 +26,7 @@ import psycopg
 from pgvector import HalfVector
 from pgvector.psycopg import register_vector
 from psycopg import sql
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, set_json_dumps
 from psycopg_pool import ConnectionPool
 
 from gemini_vectors.errors import (
@@ -57,10 +58,60 @@ APPLICATION_NAME = "gemini-vectors"
 #: serialization failure); psycopg files all of them under OperationalError. Every unit of work here is
 #: idempotent, and the number of attempts is bounded.
 RETRYABLE: tuple[type[BaseException], ...] = (psycopg.OperationalError,)
+#: SQLSTATE classes psycopg files under OperationalError that are not transient: 54, program limit
+#: exceeded (an index row too large, too many arguments...); the same statement fails again every time.
+NOT_TRANSIENT_SQLSTATE_CLASSES = frozenset({"54"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether running the unit of work again may succeed (a RETRYABLE error that is not a limit)."""
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    return isinstance(exc, RETRYABLE) and sqlstate[:2] not in NOT_TRANSIENT_SQLSTATE_CLASSES
+
+#: The longest text a primary key holds here, in bytes. A B-tree entry must fit in a third of a page
+#: (2,704 bytes with 8 kB pages, headers included), or the INSERT fails with ProgramLimitExceeded after
+#: the batch was embedded; 2,000 bytes stays clear of it without relying on the index compressing the key.
+MAX_KEY_BYTES = 2000
 
 #: pgvector's cap on ``hnsw.ef_search``.
 MAX_EF_SEARCH = 1000
 DEFAULT_EF_SEARCH = 40
+
+
+# -- JSON that keeps a float a float ------------------------------------------------------------------
+# jsonb keeps numbers as decimals, and prints one without a fraction when it has none: 1e16, written by
+# json.dumps as "1e+16", comes back as 10000000000000000, an int (2.5e20 one beyond 64 bits, which the
+# next write refuses). A float whose repr has an exponent and no fraction is written out in full with
+# ".0" instead; jsonb keeps that scale, so it reads back as the same float, with the same value.
+
+
+def _awkward(value: Any) -> bool:
+    kind = type(value)
+    if kind is float:
+        return (value >= 1e16 or value <= -1e16) and math.isfinite(value)
+    if kind is dict:
+        return any(_awkward(v) for v in value.values())
+    if kind is list or kind is tuple:
+        return any(_awkward(v) for v in value)
+    return False
+
+
+def _encode(value: Any) -> str:
+    kind = type(value)
+    if kind is float and (value >= 1e16 or value <= -1e16) and value.is_integer():
+        return f"{int(value)}.0"
+    if kind is dict:
+        return "{" + ",".join(f"{json.dumps(str(k))}:{_encode(v)}" for k, v in value.items()) + "}"
+    if kind is list or kind is tuple:
+        return "[" + ",".join(_encode(v) for v in value) + "]"
+    return json.dumps(value, allow_nan=False)
+
+
+def json_text(obj: Any) -> str:
+    """``obj`` as JSON text whose floats read back from jsonb as floats (the dumps of every connection)."""
+    if _awkward(obj):
+        return _encode(obj)
+    return json.dumps(obj, allow_nan=False)
 
 
 def _lock_key(*parts: str) -> int:
@@ -110,6 +161,8 @@ def _portable_metadata(metadata: Mapping[str, Any], rid: str) -> dict[str, Any]:
 
 class PgVectorCollection(StoreCollection):
     """One collection: a table of the store, planned by :class:`~gemini_vectors_pgvector.StoragePlan`."""
+
+    max_id_length = MAX_KEY_BYTES
 
     def __init__(
         self, store: PgVectorStore, name: str, spec: EmbeddingSpec, table: str, plan: StoragePlan
@@ -185,6 +238,7 @@ class PgVectorCollection(StoreCollection):
             if not isinstance(r.id, str) or not r.id or "\x00" in r.id:
                 raise MetadataError(f"record ids must be non-empty strings without NUL, got {r.id!r}")
             latest[r.id] = r
+        self.check_ids(latest, what="record")  # also for callers that bypass Collection.add
         dims = self.spec.dimensions
         shape = (dims,)
         rows: list[Row] = []
@@ -453,6 +507,9 @@ class PgVectorStore(VectorStore):
         server: An object to keep alive with the store (the embedded server handle).
     """
 
+    # The registry's primary key is the collection name: the same B-tree limit as record ids.
+    max_collection_name_length = MAX_KEY_BYTES
+
     def __init__(
         self,
         conninfo: str,
@@ -535,6 +592,7 @@ class PgVectorStore(VectorStore):
     @staticmethod
     def _configure(conn: Conn) -> None:
         register_vector(conn)
+        set_json_dumps(json_text, context=conn)
         conn.commit()  # the pool wants connections back idle, not inside register_vector's transaction
 
     def _ident(self, name: str) -> sql.Identifier:
@@ -550,6 +608,8 @@ class PgVectorStore(VectorStore):
                 with self._pool.connection() as conn:
                     return fn(conn)
             except RETRYABLE as exc:
+                if not is_transient(exc):
+                    raise  # the same statement fails the same way again: no retry
                 if attempt == self.max_attempts:
                     raise StoreError(
                         f"{what} failed {attempt} times on {self.url}: {self._say(exc)}"
@@ -632,8 +692,7 @@ class PgVectorStore(VectorStore):
         Creation is serialized by an advisory lock, so when two processes race, the second sees the
         first one's row and gets the collection (same spec) or :class:`SpecMismatchError` (another spec).
         """
-        if not name:
-            raise ValueError("a collection name must be a non-empty string")
+        self.check_collection_name(name)
         _check_text(name, "collection name")
         plan = plan_storage(spec.dimensions, self.index, **self._tuning)
         table = table_name_for(name)

@@ -18,7 +18,7 @@ import gemini_vectors as gv
 from gemini_vectors.errors import SpecMismatchError, WriteError
 from gemini_vectors.filters import parse_filter
 from gemini_vectors.store import Record
-from gemini_vectors.testing.contract import make_records, unit_vectors
+from gemini_vectors.testing.contract import VectorStoreContract, make_records, unit_vectors
 from gemini_vectors_pgvector import REGISTRY_TABLE, PgVectorCollection, PgVectorStore, connect_postgres
 
 PgConn = psycopg.Connection[Any]
@@ -419,3 +419,61 @@ def test_unreachable_server_is_a_store_error_without_the_password() -> None:
         gv.connect("postgresql://user:s3cret@127.0.0.1:1/db?connect_timeout=2")
     assert "s3cret" not in str(info.value)
     assert "***" in str(info.value)
+
+
+@pytest.fixture
+def plain_store(pg_url: str, schema: str) -> Iterator[PgVectorStore]:
+    """A store without a vector index: these tests compare no vectors, so they run on any CPU."""
+    store = connect_postgres(pg_url, schema=schema, index="none")
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def test_an_id_too_long_for_the_index_fails_once_without_retries(
+    plain_store: PgVectorStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ProgramLimitExceeded (an OperationalError to psycopg) is not transient: no retry, a WriteError."""
+    coll = plain_store.open_collection("huge-ids", spec_of(128))
+    assert coll.max_id_length == 2000
+    coll.max_id_length = None  # past the up-front check, to reach the server's own limit
+    rng = np.random.default_rng(5)
+    huge = "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz0123456789"), 2800))
+    records = make_records(3)
+    records[1] = Record(huge, records[1].vector, {}, None)
+    with (
+        caplog.at_level(logging.WARNING, logger="gemini_vectors_pgvector.store"),
+        pytest.raises(WriteError) as info,
+    ):
+        coll.upsert(records)
+    assert isinstance(info.value.__cause__, psycopg.errors.ProgramLimitExceeded)
+    assert "retrying" not in caplog.text
+    assert coll.count() == 0
+
+
+def test_the_up_front_check_refuses_what_the_index_cannot_hold(plain_store: PgVectorStore) -> None:
+    coll = plain_store.open_collection("long-ids", spec_of(128))
+    records = make_records(3)
+    records[2] = Record("é" * 1001, records[2].vector, {}, None)  # 1,001 characters, 2,002 bytes
+    with pytest.raises(gv.MetadataError, match=r"record 2: .* 2,002 bytes of UTF-8 long.* at most 2,000"):
+        coll.upsert(records)
+    assert coll.count() == 0
+    with pytest.raises(gv.ArgumentError, match=r"2,001 bytes of UTF-8 long.* at most 2,000"):
+        plain_store.open_collection("n" * 2001, spec_of(128))
+
+
+def test_floats_read_back_from_jsonb_as_floats(plain_store: PgVectorStore) -> None:
+    """jsonb prints 1e16 as 10000000000000000; the store writes it so that it reads back as a float."""
+    awkward = VectorStoreContract.AWKWARD_FLOATS
+    coll = plain_store.open_collection("floats", spec_of(128))
+    records = make_records(2, metadata=[awkward, {"n": 10**17, "f": 1e17}])
+    coll.upsert(records)
+    got = {r.id: dict(r.metadata) for r in coll.get(["r0", "r1"])}
+    for key, want in awkward.items():
+        assert type(got["r0"][key]) is float and got["r0"][key] == want, key
+    assert type(got["r1"]["n"]) is int and type(got["r1"]["f"]) is float
+    coll.upsert([Record("r2", records[0].vector, got["r0"])])  # a read record writes back as it is
+    # Filters still compare them as numbers, and a raw mapping filter is accepted.
+    coll.delete(filter={"big": {"$gt": 2e20}, "f16": 1e16})  # type: ignore[arg-type]
+    assert set(coll.iter_ids()) == {"r1"}

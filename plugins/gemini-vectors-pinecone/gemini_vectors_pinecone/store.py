@@ -146,6 +146,14 @@ class PineconeStore(VectorStore):
         timeout: Seconds per HTTP request.
     """
 
+    # A collection is a namespace, whose name Pinecone counts in characters of its percent-encoded form.
+    max_collection_name_length = limits.MAX_NAMESPACE_LENGTH
+    name_length_unit = "characters once percent-encoded"
+
+    def name_length(self, name: str) -> int:
+        """The length of the namespace that holds collection ``name``."""
+        return len(limits.encode_name(name))
+
     def __init__(
         self,
         url: str,
@@ -485,6 +493,14 @@ class PineconeStore(VectorStore):
 
 class PineconeCollection(StoreCollection):
     """One collection: a namespace of the store's index."""
+
+    # Pinecone counts an id in characters of the printable-ASCII form it is sent in.
+    max_id_length = limits.MAX_ID_LENGTH
+    id_length_unit = "characters once percent-encoded"
+
+    def id_length(self, record_id: str) -> int:
+        """The length of the id's wire form (non-ASCII and ``%`` percent-encoded)."""
+        return len(limits.encode_name(record_id))
 
     def __init__(self, store: PineconeStore, name: str, spec: EmbeddingSpec, namespace: str) -> None:
         super().__init__(name, spec)

@@ -196,6 +196,9 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 class WeaviateCollection(StoreCollection):
     """One gemini-vectors collection in its Weaviate collection."""
 
+    # Objects are keyed by uuid5 of the id, which is kept in a text property: Weaviate sets no length limit.
+    max_id_length = None
+
     def __init__(self, store: WeaviateStore, name: str, spec: EmbeddingSpec, class_name: str) -> None:
         super().__init__(name, spec)
         self._store = store
