@@ -78,7 +78,10 @@ __all__ = [
 ]
 
 CHUNKER_VERSION = "1"
-"""Stored with every chunk; bump it when chunk boundaries change, so that re-indexing re-cuts files."""
+"""The chunkers' code version; bump it when the code cuts the same file with the same options
+differently. It begins the ``chunker`` value stored with every chunk, which also names the options and
+model limits that shaped the file's chunks (:func:`gemini_vectors.ingest.chunker_version`), so a changed
+option or limit re-cuts the files it affects as surely as a bump re-cuts them all."""
 
 FileKind = Literal["text", "html", "pdf", "image", "audio", "video"]
 
