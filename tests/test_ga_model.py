@@ -152,3 +152,17 @@ def test_a_stored_preview_collection_opens_for_search_in_memory(gemini_emulator:
         store.collection("old", embedder=ga)
     assert PREVIEW in str(info.value) and "gemini-embedding-2/128" in str(info.value)
     assert store.collection("old").count() == 5
+
+
+# ------------------------------------------------------------------------------------------------ prices
+
+
+def test_batch_mode_is_half_price_for_every_modality() -> None:
+    from gemini_vectors.sync.pricing import PRICE_TABLE, price_for
+
+    for model, prices in PRICE_TABLE.items():
+        for modality in prices:
+            online, batch = price_for(model, modality), price_for(model, modality, batch=True)
+            assert batch == pytest.approx(online / 2), (model, modality)
+    assert price_for("gemini-embedding-2", "image", batch=True) == pytest.approx(0.225)
+    assert set(PRICE_TABLE["gemini-embedding-2"]) == set(gv.get_model("gemini-embedding-2").modalities)

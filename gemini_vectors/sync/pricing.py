@@ -19,12 +19,18 @@ from gemini_vectors.content import ItemStats, estimate_tokens
 from gemini_vectors.errors import ConfigurationError
 from gemini_vectors.spec import Modality, TaskType, apply_task_prefix, get_model
 
-#: When the prices below were collected.
-PRICES_AS_OF = "2026-03-15"
-#: Where they were collected from (second-hand, through the project's REFERENCE.md).
-PRICES_SOURCE = "Gemini API pricing, https://ai.google.dev/gemini-api/docs/pricing (via REFERENCE.md)"
+#: When the prices below were last checked (against stored copies of the pages, not the live ones).
+PRICES_AS_OF = "2026-05-20"
+#: Where they come from. Google's pricing page itself is not in the stored copies; the figures are as
+#: tokencost.app quotes it ("straight from Google's pricing page": text $0.20, Batch $0.10; images
+#: $0.45 / $0.225; audio $6.50 / $3.25; video $12.00 / $6.00 per 1M tokens), and Google's GA
+#: announcement of 2026-04-22 as quoted by yet-another-changelog.ai (text $0.20, Batch API 50% off).
+PRICES_SOURCE = (
+    "Gemini API pricing, https://ai.google.dev/gemini-api/docs/pricing (second-hand: as quoted by "
+    "tokencost.app and the GA announcement; checked 2026-05-20)"
+)
 
-#: Batch Mode bills half the online price.
+#: Batch Mode bills half the online price, for every modality.
 BATCH_DISCOUNT = 0.5
 
 
@@ -37,7 +43,7 @@ class Price:
 
 
 _EMBEDDING_2: Mapping[Modality, Price] = {
-    "text": Price(0.20, 0.10),
+    "text": Price(0.20, 0.20 * BATCH_DISCOUNT),
     "image": Price(0.45, 0.45 * BATCH_DISCOUNT),
     "audio": Price(6.50, 6.50 * BATCH_DISCOUNT),
     "video": Price(12.00, 12.00 * BATCH_DISCOUNT),
@@ -48,6 +54,7 @@ _EMBEDDING_2: Mapping[Modality, Price] = {
 #: USD per 1M tokens by model and modality; a model missing here has no estimate.
 PRICE_TABLE: Mapping[str, Mapping[Modality, Price]] = {
     "gemini-embedding-2": _EMBEDDING_2,
+    # shut down on 2026-08-10: priced only so that estimates over its collections still add up
     "gemini-embedding-2-preview": _EMBEDDING_2,
     "gemini-embedding-001": {"text": Price(0.15, 0.15 * BATCH_DISCOUNT)},
 }
