@@ -171,11 +171,17 @@ def unescape_path(text: str) -> str:
 
 
 def record_path(metadata: Mapping[str, Any]) -> Path | None:
-    """The file a record of this module was made from (its ``source``, unescaped), or None."""
+    """The file a record of this module was made from (its ``source``, unescaped), or None when the
+    metadata names no file this module could have written (so pruning leaves such a record alone)."""
     source = metadata.get("source")
     if not isinstance(source, str):
         return None
-    return Path(unescape_path(source) if metadata.get("source_escaped") is True else source)
+    if metadata.get("source_escaped") is not True:
+        return Path(source)
+    try:
+        return Path(unescape_path(source))
+    except ValueError:
+        return None
 
 
 def _has_surrogates(text: str) -> bool:
