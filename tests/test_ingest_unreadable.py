@@ -136,6 +136,8 @@ with GeminiEmulator() as emu:
             out["walk"] = "no error"
         except OSError as exc:
             out["walk"] = type(exc).__name__
+        alone = Indexer(coll).index([root / "private"], prune=True)  # the given folder itself
+        out["alone"] = [[str(u.path) for u in alone.unreadable], alone.pruned, alone.files, coll.count()]
     finally:
         os.chmod(root / "private", 0o755)
 print(json.dumps(out))
@@ -163,6 +165,8 @@ def test_an_unreadable_folder_is_reported_and_never_pruned_api(
     assert out["names"] == ["a.txt", "photo.png", "plan.md", "secret.txt"]
     # walk() alone raises rather than skipping the folder silently
     assert out["walk"] == "PermissionError"
+    # the unreadable folder given as the path itself: reported, nothing pruned under it
+    assert out["alone"] == [[str(root / "private")], [], [], 4]
 
 
 CLI_SCRIPT = """
