@@ -40,18 +40,17 @@ from gemini_vectors.content import Item, check_item
 from gemini_vectors.errors import ConfigurationError, ContentError, EmbeddingError, SpecMismatchError
 from gemini_vectors.retry import is_retryable, server_retry_delay
 from gemini_vectors.spec import EmbeddingSpec, TaskType
-from gemini_vectors.store import Record
 from gemini_vectors.sync.pricing import prefix_tokens
-from gemini_vectors.sync.vectorizer import SyncSummary
+from gemini_vectors.sync.summary import SyncSummary
 
 if TYPE_CHECKING:
     from google.genai import types
 
     from gemini_vectors.collection import Collection
     from gemini_vectors.embedder import Embedder
+    from gemini_vectors.sync.job import SyncJob
     from gemini_vectors.sync.source import SourceRow
     from gemini_vectors.sync.state import BatchRecord
-    from gemini_vectors.sync.vectorizer import Vectorizer
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +155,7 @@ class Reembedder:
 
     def __init__(
         self,
-        vectorizer: Vectorizer,
+        vectorizer: SyncJob,
         embedder: Embedder,
         *,
         batch_mode: bool = False,
@@ -239,7 +238,7 @@ class Reembedder:
             else (rec.previous_physical or rec.physical, rec.previous_spec or rec.spec)
         )
         try:
-            coll = v._open(target, new_spec, self.embedder)
+            coll = v.open(target, new_spec, self.embedder)
         except SpecMismatchError as exc:
             if status == "building":
                 state.set_reembed_status(self.job, target, "aborted")
@@ -315,8 +314,9 @@ class Reembedder:
 
                     candidates.append((r, item_hash(r.item), stats.request_bytes))
                 stored = coll.backend.content_hashes([r.id for r, _, _ in candidates]) if candidates else {}
+                own = v.ownership_of(target)
                 for r, chash, nbytes in candidates:
-                    if stored.get(r.id) == chash:
+                    if own.same_content(stored.get(r.id), chash):
                         continue
                     if group and (len(group) >= self.batch_items or group_bytes + nbytes > self.batch_bytes):
                         self._submit(group, target, submit_key)
@@ -441,31 +441,48 @@ class Reembedder:
             )
             self._batch_failed += len(rec.rows)
             return
-        records: list[Record] = []
-        for (rid, chash, meta), answer in zip(rec.rows, responses, strict=True):
+        vectors: list[tuple[str, str, np.ndarray[Any, np.dtype[np.float32]]]] = []
+        for (rid, chash, _meta), answer in zip(rec.rows, responses, strict=True):
             response = getattr(answer, "response", None)
             embedding = getattr(response, "embedding", None)
             vec = unit_vector(getattr(embedding, "values", None), dims)
             if vec is None:
                 self._batch_failed += 1
                 continue
-            records.append(Record(rid, vec, meta, chash))
-        for start in range(0, len(records), 500):
-            coll.upsert_vectors(records[start : start + 500])
-        self._batch_embedded += len(records)
+            vectors.append((rid, chash, vec))
+        # Results come hours after the rows were read: only the rows whose content is still what was
+        # sent get these vectors (the online pass that follows embeds the others again).
+        stored, _changed = self.v.writer(coll.name).write_vectors(coll, vectors)
+        self._batch_embedded += stored
 
 
-def drop_previous(vectorizer: Vectorizer) -> str | None:
-    """Drop the physical collection the last re-embed switched away from; returns its name."""
+def drop_previous(vectorizer: SyncJob) -> str | None:
+    """Drop every physical collection earlier re-embeds switched away from; returns their names.
+
+    Not only the last one: a second re-embed before the first old collection was dropped would
+    otherwise leave that one behind, with no record pointing at it.
+    """
     rec = vectorizer.job_record()
-    if rec is None or rec.previous_physical is None or rec.previous_physical == rec.physical:
+    if rec is None:
         return None
-    vectorizer.store.drop_collection(rec.previous_physical)
-    vectorizer.state.forget_previous(vectorizer.job)
-    return rec.previous_physical
+    state = vectorizer.state
+    building = state.get_reembed(vectorizer.job)
+    unfinished = building[0] if building is not None and building[2] == "building" else None
+    earlier = [rec.collection, *state.reembed_targets(vectorizer.job)]
+    if rec.previous_physical:
+        earlier.append(rec.previous_physical)
+    dropped: list[str] = []
+    for name in dict.fromkeys(earlier):
+        if name in (rec.physical, unfinished):
+            continue
+        if vectorizer.store.stored_spec(name) is not None:
+            vectorizer.store.drop_collection(name)
+            dropped.append(name)
+    state.forget_previous(vectorizer.job)
+    return ", ".join(dropped) or None
 
 
-def abort_reembed(vectorizer: Vectorizer) -> str | None:
+def abort_reembed(vectorizer: SyncJob) -> str | None:
     """Abandon an unfinished re-embed that has not switched: drop what it built; returns its name."""
     pending = vectorizer.state.get_reembed(vectorizer.job)
     if pending is None:

@@ -19,6 +19,7 @@ string or UUID type; it becomes the record id as text (``str(value)``, the same 
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import decimal
 import functools
@@ -94,6 +95,9 @@ class SourceRow:
         item: The item to embed; None when every content column is empty or the row could not be read.
         metadata: Portable metadata from the metadata columns.
         error: Why the row cannot be embedded (an unreadable file, an unsupported media type), or None.
+        version: A digest of the row's raw values in every watched column (content, metadata, id). The
+            write path reads it again, under a share lock, just before it stores a vector: an unchanged
+            version proves the vector is still the vector of the content stored beside it.
     """
 
     id: str
@@ -101,6 +105,7 @@ class SourceRow:
     item: Item | None
     metadata: Mapping[str, MetadataValue]
     error: str | None = None
+    version: str = ""
 
 
 def item_hash(item: Item) -> str:
@@ -167,6 +172,33 @@ def _is_unique_key(table: sa.Table, column: str) -> bool:
         if isinstance(constraint, sa.UniqueConstraint) and [c.name for c in constraint.columns] == alone:
             return True
     return any(index.unique and [c.name for c in index.columns] == alone for index in table.indexes)
+
+
+def _has_unique_key(table: sa.Table, column: str) -> bool:
+    """Whether the table itself guarantees ``column`` is unique: it is the primary key, or has a unique
+    constraint or index of its own."""
+    if [c.name for c in table.primary_key.columns] == [column]:
+        return True
+    alone = [column]
+    for constraint in table.constraints:
+        if isinstance(constraint, sa.UniqueConstraint) and [c.name for c in constraint.columns] == alone:
+            return True
+    return any(index.unique and [c.name for c in index.columns] == alone for index in table.indexes)
+
+
+def _raw_digest(values: Sequence[Any]) -> str:
+    """A digest of raw column values that changes whenever one of them does (types included)."""
+    h = hashlib.sha256()
+    for value in values:
+        if isinstance(value, bytes | bytearray | memoryview):
+            data = b"b" + bytes(value)
+        elif isinstance(value, dict | list):
+            data = b"j" + json.dumps(value, sort_keys=True, default=str).encode()
+        else:
+            data = f"{type(value).__name__}:{value!r}".encode("utf-8", "surrogatepass")
+        h.update(len(data).to_bytes(8, "big"))
+        h.update(data)
+    return h.hexdigest()[:32]
 
 
 def _python_type(column: sa.Column[Any]) -> type | None:
@@ -280,6 +312,8 @@ class SourceTable:
         self.path_root = Path(path_root) if path_root is not None else None
         wanted = [self.id_column, *(c.name for c in self.columns), *self.metadata_columns]
         self._select_cols = [cols[n] for n in dict.fromkeys(wanted)]
+        #: Whether the table guarantees the id column unique; if not, each pass checks the data.
+        self.key_is_declared_unique = _has_unique_key(self.table, id_column)
 
     @property
     def qualified_name(self) -> str:
@@ -349,13 +383,54 @@ class SourceTable:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one())
 
+    def count_null_ids(self) -> int:
+        """Rows whose id column is NULL: no record can be keyed by them, so every read leaves them out."""
+        if not self.id_col.nullable:
+            return 0
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(self.table).where(self.id_col.is_(None))
+                ).scalar_one()
+            )
+
+    def duplicate_ids(self, limit: int = 5) -> list[str]:
+        """Up to ``limit`` ids that more than one row has (none when the table declares the key unique).
+
+        Keyset paging reads one row per id, so a repeated id would silently lose rows.
+        """
+        if self.key_is_declared_unique:
+            return []
+        with self.engine.connect() as conn:
+            keys = conn.execute(
+                sa.select(self.id_col)
+                .where(self.id_col.is_not(None))
+                .group_by(self.id_col)
+                .having(sa.func.count() > 1)
+                .order_by(self.id_col)
+                .limit(limit)
+            ).scalars()
+            return [self.format_id(k) for k in keys]
+
     def pages(self, after: Any = None, page_size: int = 500) -> Iterator[list[SourceRow]]:
-        """Rows in primary key order after ``after`` (all when None), ``page_size`` at a time."""
+        """Rows in primary key order after ``after`` (all when None), ``page_size`` at a time.
+
+        Rows with a NULL id are left out (see :meth:`count_null_ids`): they cannot be keyed, and a NULL
+        can never be a keyset position to page on from.
+
+        Raises:
+            ConfigurationError: two rows of one page have the same id (the id column is not unique).
+        """
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
         last = after
         while True:
-            query = sa.select(*self._select_cols).order_by(self.id_col).limit(page_size)
+            query = (
+                sa.select(*self._select_cols)
+                .where(self.id_col.is_not(None))
+                .order_by(self.id_col)
+                .limit(page_size)
+            )
             if last is not None:
                 query = query.where(self.id_col > last)
             with self.engine.connect() as conn:
@@ -363,17 +438,43 @@ class SourceTable:
             if not rows:
                 return
             page = [self.to_row(r) for r in rows]
+            if len({r.id for r in page}) != len(page):
+                counts = collections.Counter(r.id for r in page)
+                raise self.not_unique(sorted(i for i, n in counts.items() if n > 1))
             yield page
             if len(rows) < page_size:
                 return
             last = rows[-1][self.id_column]
 
-    def fetch(self, ids: Sequence[str], conn: sa.Connection | None = None) -> list[SourceRow]:
-        """The rows with these record ids that exist, in primary key order."""
+    def not_unique(self, ids: Sequence[str]) -> ConfigurationError:
+        """The error for an id column whose values repeat."""
+        shown = ", ".join(repr(i) for i in ids[:5])
+        return ConfigurationError(
+            f"id column {self.id_column!r} of {self.qualified_name!r} is not unique: {shown} "
+            "occur more than once. Each row needs its own id, or rows are lost: pass a unique id column, "
+            f"or add a unique constraint (ALTER TABLE ... ADD UNIQUE ({self.id_column}))"
+        )
+
+    def fetch(
+        self, ids: Sequence[str], conn: sa.Connection | None = None, *, lock: bool = False
+    ) -> list[SourceRow]:
+        """The rows with these record ids that exist, in primary key order.
+
+        Args:
+            ids: Record ids.
+            conn: Read in this connection's transaction.
+            lock: Take a share lock on the rows (``FOR SHARE``) until ``conn``'s transaction ends, so no
+                writer can change or delete them meanwhile; ``conn`` is then required.
+        """
         keys = self._keys(ids)
         if not keys:
             return []
         query = sa.select(*self._select_cols).where(self.id_col.in_(list(keys))).order_by(self.id_col)
+        if lock:
+            if conn is None:
+                raise ValueError("fetch(lock=True) needs the connection whose transaction holds the lock")
+            if self.engine.dialect.name != "sqlite":  # SQLite has one writer at a time anyway
+                query = query.with_for_update(read=True)
         if conn is not None:
             rows = conn.execute(query).mappings().all()
         else:
@@ -399,6 +500,7 @@ class SourceTable:
         """Turn one fetched row into a :class:`SourceRow` (never raises for bad content: sets ``error``)."""
         key = row[self.id_column]
         rid = self.format_id(key)
+        version = _raw_digest([row[c.name] for c in self._select_cols])
         metadata: dict[str, MetadataValue] = {}
         for name in self.metadata_columns:
             value = _metadata_value(row[name])
@@ -407,8 +509,8 @@ class SourceTable:
         try:
             parts = [p for spec in self.columns if (p := self._part(spec, row[spec.name])) is not None]
         except (GeminiVectorsError, OSError, TypeError, ValueError) as exc:
-            return SourceRow(rid, key, None, metadata, f"{type(exc).__name__}: {exc}")
-        return SourceRow(rid, key, Item(parts) if parts else None, metadata)
+            return SourceRow(rid, key, None, metadata, f"{type(exc).__name__}: {exc}", version)
+        return SourceRow(rid, key, Item(parts) if parts else None, metadata, version=version)
 
     def _part(self, spec: ColumnSpec, value: Any) -> Part | None:
         if value is None:

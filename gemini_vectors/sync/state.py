@@ -34,6 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from gemini_vectors.errors import ConfigurationError, StoreError
+from gemini_vectors.redaction import redact_url
 from gemini_vectors.spec import EmbeddingSpec
 
 PREFIX = "gemini_vectors_"
@@ -90,7 +91,8 @@ def build_tables(schema: str | None) -> dict[str, sa.Table]:
         PREFIX + "sync_errors",
         md,
         sa.Column("job", sa.String(_NAME), primary_key=True),
-        sa.Column("row_id", sa.String(512), primary_key=True),
+        # any id the store takes (pgvector's reach 2 KB); MySQL keys need a length
+        sa.Column("row_id", sa.Text().with_variant(sa.String(3072), "mysql"), primary_key=True),
         sa.Column("content_hash", sa.String(128)),
         sa.Column("reason", sa.Text, nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False),
@@ -284,7 +286,28 @@ class SyncState:
             md = next(iter(self.tables.values())).metadata
             tables = [t for n, t in self.tables.items() if n != "queue" or self.is_postgres]
             md.create_all(conn, tables=tables, checkfirst=True)
+            if self.is_postgres:
+                self._widen_row_ids(conn)
         self._ready = True
+
+    def _widen_row_ids(self, conn: sa.Connection) -> None:
+        """Tables made by versions that kept error row ids in varchar(512) take any id now."""
+        errors = self.t("errors")
+        length = conn.execute(
+            sa.text(
+                "SELECT character_maximum_length FROM information_schema.columns "
+                "WHERE table_schema = coalesce(:schema, current_schema()) AND table_name = :table "
+                "AND column_name = 'row_id'"
+            ),
+            {"schema": self.schema, "table": errors.name},
+        ).scalar()
+        if length is not None:
+            from psycopg import sql
+
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            name = sql.Identifier(self.schema, errors.name) if self.schema else sql.Identifier(errors.name)
+            raw.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN row_id TYPE text").format(name))
 
     @contextmanager
     def begin(self) -> Iterator[sa.Connection]:
@@ -355,7 +378,7 @@ class SyncState:
             "source_table": source_table,
             "config": json.dumps(dict(config), sort_keys=True),
             "fingerprint": fingerprint,
-            "store_url": store_url,
+            "store_url": redact_url(store_url),
             "collection": collection,
             "physical": physical,
             "spec": spec.to_json(),
@@ -384,7 +407,7 @@ class SyncState:
         """Record the (redacted) URL of the store the job writes to now."""
         jobs = self.t("jobs")
         with self.begin() as conn:
-            conn.execute(jobs.update().where(jobs.c.job == job).values(store_url=store_url))
+            conn.execute(jobs.update().where(jobs.c.job == job).values(store_url=redact_url(store_url)))
 
     def switch(self, job: str, physical: str, spec: EmbeddingSpec) -> None:
         """Point the job's logical collection at ``physical`` (one UPDATE: atomic for every reader).
@@ -408,6 +431,14 @@ class SyncState:
                     switched_at=utcnow(),
                 )
             )
+
+    def reset_spec(self, job: str, spec: EmbeddingSpec) -> None:
+        """Give a job that has stored no vector yet another spec (its pass starts over)."""
+        jobs = self.t("jobs")
+        p = self.t("progress")
+        with self.begin() as conn:
+            conn.execute(jobs.update().where(jobs.c.job == job).values(spec=spec.to_json()))
+            conn.execute(p.delete().where(p.c.job == job))
 
     def forget_previous(self, job: str) -> None:
         """Clear the record of the previous physical collection (after it was dropped)."""
@@ -454,14 +485,20 @@ class SyncState:
             "updated_at": now,
             "finished_at": None,
         }
-        with self.begin() as conn:
-            done = conn.execute(
-                p.update()
-                .where(p.c.job == job, p.c.target == target)
-                .values(pass_no=p.c.pass_no + 1, **values)
-            )
-            if done.rowcount == 0:
-                conn.execute(p.insert().values(job=job, target=target, pass_no=1, **values))
+        for _ in range(2):
+            try:
+                with self.begin() as conn:
+                    done = conn.execute(
+                        p.update()
+                        .where(p.c.job == job, p.c.target == target)
+                        .values(pass_no=p.c.pass_no + 1, **values)
+                    )
+                    if done.rowcount == 0:
+                        conn.execute(p.insert().values(job=job, target=target, pass_no=1, **values))
+                return
+            except sa.exc.IntegrityError:
+                continue  # another process inserted the row between our UPDATE and INSERT: update it
+        raise StoreError(f"cannot start a pass of sync job {job!r} into {target!r}: its progress row races")
 
     def advance(
         self, job: str, target: str, checkpoint: str, counts: LogCounts, *, worker: str, seconds: float

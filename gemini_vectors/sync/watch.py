@@ -2,7 +2,8 @@
 
 ``install()`` adds row triggers to the source table that insert the primary key of every inserted,
 deleted or updated row into ``gemini_vectors_queue`` (updates only when a content, metadata or id column
-changed). Writers never wait for workers: a trigger only appends a queue row.
+changed), and a statement trigger that queues a sweep when the table is truncated. Writers never wait for
+workers: a trigger only appends a queue row (a row whose id is NULL is not queued: it cannot be keyed).
 
 A worker takes a batch in one transaction:
 
@@ -12,8 +13,14 @@ A worker takes a batch in one transaction:
    another worker holds, and also claims the other queued entries of the ids it got: a row is never
    processed by two workers at once, so it is never embedded twice;
 3. reads the alias with ``FOR SHARE`` (a re-embed's switch waits for the batch to finish), reads the
-   rows, embeds what changed (the store's content hashes skip the rest), deletes vectors of gone rows;
-4. deletes the finished entries and commits.
+   rows and writes them through the one write path (:mod:`~gemini_vectors.sync.writer`): it embeds what
+   changed, re-reads the rows under a share lock and stores only vectors of content that is still there,
+   and deletes vectors of gone rows;
+4. deletes the finished entries and commits. The entries of a row that kept changing while it was
+   embedded stay queued, to be taken again at once.
+
+A request-level failure (a wrong API key, a missing permission, an unknown model, a spent project quota)
+is no failure of the rows: the batch rolls back untouched and the workers stop with the API's message.
 
 A worker that dies holds nothing: its transaction rolls back and the entries are claimable again. An
 entry whose row fails (the API rejects it, a file is unreadable, the store is down) gets its attempts
@@ -38,21 +45,25 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from gemini_vectors.arguments import check_count
-from gemini_vectors.errors import ConfigurationError, EmbeddingError, StoreError
-from gemini_vectors.sync.state import ErrorRecord, Progress, lock_key, utcnow
-from gemini_vectors.sync.vectorizer import PageResult, SyncSummary, worker_name
+from gemini_vectors.errors import ConfigurationError, EmbeddingError, RequestRejectedError, StoreError
+from gemini_vectors.sync.state import ErrorRecord, LogCounts, Progress, lock_key, utcnow
+from gemini_vectors.sync.summary import PageResult, SyncSummary, worker_name
 
 if TYPE_CHECKING:
     from psycopg import sql
 
     from gemini_vectors.collection import Collection
     from gemini_vectors.spec import EmbeddingSpec
-    from gemini_vectors.sync.vectorizer import Vectorizer
+    from gemini_vectors.sync.job import SyncJob
+    from gemini_vectors.sync.state import JobRecord
 
 log = logging.getLogger(__name__)
 
 #: Failures of a whole batch (not of one item): counted against every row of it, retried with backoff.
+#: A RequestRejectedError, though an EmbeddingError, is not one of them: it stops the workers instead.
 BATCH_ERRORS: tuple[type[BaseException], ...] = (EmbeddingError, StoreError, sa.exc.OperationalError)
+#: The queue entry a TRUNCATE leaves: its row id is empty, its op ``T``.
+TRUNCATE_OP = "T"
 
 
 @dataclass(frozen=True)
@@ -130,7 +141,7 @@ class Watcher:
 
     def __init__(
         self,
-        vectorizer: Vectorizer,
+        vectorizer: SyncJob,
         *,
         batch_size: int = 100,
         poll_interval: float = 1.0,
@@ -165,6 +176,9 @@ class Watcher:
         table = _ident(self.v.source.schema, self.v.source.name)
         return fn, queue, f"gemini_vectors_{suffix}_ins_del", f"gemini_vectors_{suffix}_upd", table
 
+    def _truncate_trigger(self) -> str:
+        return f"gemini_vectors_{_short(self.job)}_trunc"
+
     # -- install ------------------------------------------------------------------------------------------
 
     def install(self) -> None:
@@ -182,16 +196,27 @@ class Watcher:
             fn, queue, trg_ins_del, trg_upd, table = self._names(conn)
             rid = sql.Identifier(src.id_column)
             job = sql.Literal(self.job)
+            # A NULL id is never queued: the row cannot be keyed, and the queue's NOT NULL would make
+            # the application's own INSERT fail. A TRUNCATE queues one sweep of the whole collection.
             body = sql.SQL(
                 "BEGIN\n"
-                "  IF TG_OP = 'DELETE' THEN\n"
-                "    INSERT INTO {queue} (job, row_id, op) VALUES ({job}, OLD.{rid}::text, 'D');\n"
+                "  IF TG_OP = 'TRUNCATE' THEN\n"
+                "    INSERT INTO {queue} (job, row_id, op) VALUES ({job}, '', 'T');\n"
                 "    RETURN NULL;\n"
                 "  END IF;\n"
-                "  IF TG_OP = 'UPDATE' AND OLD.{rid} IS DISTINCT FROM NEW.{rid} THEN\n"
+                "  IF TG_OP = 'DELETE' THEN\n"
+                "    IF OLD.{rid} IS NOT NULL THEN\n"
+                "      INSERT INTO {queue} (job, row_id, op) VALUES ({job}, OLD.{rid}::text, 'D');\n"
+                "    END IF;\n"
+                "    RETURN NULL;\n"
+                "  END IF;\n"
+                "  IF TG_OP = 'UPDATE' AND OLD.{rid} IS DISTINCT FROM NEW.{rid}\n"
+                "     AND OLD.{rid} IS NOT NULL THEN\n"
                 "    INSERT INTO {queue} (job, row_id, op) VALUES ({job}, OLD.{rid}::text, 'D');\n"
                 "  END IF;\n"
-                "  INSERT INTO {queue} (job, row_id, op) VALUES ({job}, NEW.{rid}::text, left(TG_OP, 1));\n"
+                "  IF NEW.{rid} IS NOT NULL THEN\n"
+                "    INSERT INTO {queue} (job, row_id, op) VALUES ({job}, NEW.{rid}::text, left(TG_OP, 1));\n"
+                "  END IF;\n"
                 "  RETURN NULL;\n"
                 "END"
             ).format(queue=queue, job=job, rid=rid)
@@ -220,6 +245,12 @@ class Watcher:
                     "CREATE TRIGGER {t} AFTER UPDATE ON {table} FOR EACH ROW WHEN ({changed}) "
                     "EXECUTE FUNCTION {fn}()"
                 ).format(t=sql.Identifier(trg_upd), table=table, changed=changed, fn=fn),
+                sql.SQL("DROP TRIGGER IF EXISTS {t} ON {table}").format(
+                    t=sql.Identifier(self._truncate_trigger()), table=table
+                ),
+                sql.SQL(
+                    "CREATE TRIGGER {t} AFTER TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION {fn}()"
+                ).format(t=sql.Identifier(self._truncate_trigger()), table=table, fn=fn),
             ]
             for statement in statements:
                 raw.execute(statement)
@@ -240,7 +271,7 @@ class Watcher:
             raw = conn.connection.driver_connection
             assert raw is not None
             fn, _queue, trg_ins_del, trg_upd, table = self._names(conn)
-            for trg in (trg_ins_del, trg_upd):
+            for trg in (trg_ins_del, trg_upd, self._truncate_trigger()):
                 raw.execute(sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(sql.Identifier(trg), table))
             raw.execute(sql.SQL("DROP FUNCTION IF EXISTS {}()").format(fn))
 
@@ -251,10 +282,14 @@ class Watcher:
         suffix = _short(self.job)
         with self.v.engine.connect() as conn:
             n = conn.execute(
-                sa.text("SELECT count(*) FROM pg_trigger WHERE tgname IN (:a, :b) AND NOT tgisinternal"),
-                {"a": f"gemini_vectors_{suffix}_ins_del", "b": f"gemini_vectors_{suffix}_upd"},
+                sa.text("SELECT count(*) FROM pg_trigger WHERE tgname IN (:a, :b, :c) AND NOT tgisinternal"),
+                {
+                    "a": f"gemini_vectors_{suffix}_ins_del",
+                    "b": f"gemini_vectors_{suffix}_upd",
+                    "c": self._truncate_trigger(),
+                },
             ).scalar_one()
-        return int(n) == 2
+        return int(n) >= 2
 
     # -- workers ------------------------------------------------------------------------------------------
 
@@ -262,7 +297,7 @@ class Watcher:
         with self._lock:
             coll = self._collections.get((physical, spec))
             if coll is None:
-                coll = self.v._open(physical, spec)
+                coll = self.v.open(physical, spec)
                 self._collections[(physical, spec)] = coll
             return coll
 
@@ -270,6 +305,10 @@ class Watcher:
         """Take one batch from the queue and process it; None when nothing was available.
 
         Returns an empty summary (``rows == 0``) when every available row was held by another worker.
+
+        Raises:
+            RequestRejectedError: the API refused the requests as a whole; the batch rolled back and
+                its entries wait, with no attempt counted.
         """
         self._require_postgres()
         who = worker or worker_name("watch")
@@ -278,7 +317,7 @@ class Watcher:
         start = time.monotonic()
         with self.v.engine.connect() as conn, conn.begin():
             picked = conn.execute(
-                sa.select(q.c.id, q.c.row_id, q.c.attempts)
+                sa.select(q.c.id, q.c.row_id, q.c.attempts, q.c.op)
                 .where(q.c.job == self.job, q.c.available_at <= sa.func.now())
                 .order_by(q.c.id)
                 .limit(self.batch_size)
@@ -286,6 +325,13 @@ class Watcher:
             ).all()
             if not picked:
                 return None
+            rec = state.get_job(self.job, conn, for_share=True)
+            if rec is None:
+                raise ConfigurationError(f"sync job {self.job!r} has no record; run install() first")
+            coll = self._collection(rec.physical, rec.spec)
+            truncations = [r.id for r in picked if r.op == TRUNCATE_OP]
+            if truncations:
+                return self._after_truncate(conn, coll, rec, truncations, who, start)
             row_ids = list(dict.fromkeys(r.row_id for r in picked))
             # one worker per row id at a time, across machines; ids held elsewhere are left for later
             locked: list[str] = list(
@@ -306,28 +352,28 @@ class Watcher:
                     entries.setdefault(r.row_id, []).append((r.id, r.attempts))
             more = conn.execute(
                 sa.select(q.c.id, q.c.row_id, q.c.attempts)
-                .where(q.c.job == self.job, q.c.row_id.in_(locked), q.c.id.not_in([r.id for r in picked]))
+                .where(
+                    q.c.job == self.job,
+                    q.c.row_id.in_(locked),
+                    q.c.id.not_in([r.id for r in picked]),
+                    q.c.op != TRUNCATE_OP,
+                )
                 .with_for_update(skip_locked=True)
             ).all()
-            for r in more:
-                entries.setdefault(r.row_id, []).append((r.id, r.attempts))
+            for extra in more:
+                entries.setdefault(extra.row_id, []).append((extra.id, extra.attempts))
 
-            rec = state.get_job(self.job, conn, for_share=True)
-            if rec is None:
-                raise ConfigurationError(f"sync job {self.job!r} has no record; run install() first")
-            coll = self._collection(rec.physical, rec.spec)
+            writer = self.v.writer(rec.physical, rec)
             savepoint = conn.begin_nested()
             try:
                 rows = self.v.source.fetch(locked, conn=conn)
                 present = {r.id for r in rows}
-                res = self.v.process_rows(rows, coll, hold_exhausted=False)
                 gone = [i for i in locked if i not in present]
-                if gone:
-                    stored = list(coll.backend.content_hashes(gone))
-                    if stored:
-                        coll.backend.delete(ids=stored)
-                        res.deleted += len(stored)
+                res = writer.write(rows, coll, hold_exhausted=False, gone=gone, conn=conn)
                 savepoint.commit()
+            except RequestRejectedError:
+                savepoint.rollback()
+                raise  # not the rows' fault: the whole transaction rolls back, no attempt is counted
             except BATCH_ERRORS as exc:
                 savepoint.rollback()
                 log.warning("watch batch of %d rows failed: %s", len(locked), exc)
@@ -335,17 +381,31 @@ class Watcher:
                 res = PageResult(failures={rid: (None, reason) for rid in locked})
                 res.failed = len(locked)
             self._settle(conn, entries, res)
-            counts = res.counts(len(locked))
+            counts = LogCounts(len(locked), res.embedded, res.unchanged, res.deleted, res.failed)
             state.log(self.job, who, counts, time.monotonic() - start, conn)
-        return SyncSummary(
-            res.embedded,
-            res.unchanged,
-            res.deleted,
-            res.failed,
-            res.skipped,
-            len(locked),
-            time.monotonic() - start,
-        )
+        return res.summary(len(locked)).with_seconds(time.monotonic() - start)
+
+    def _after_truncate(
+        self,
+        conn: sa.Connection,
+        coll: Collection,
+        rec: JobRecord,
+        entries: list[int],
+        who: str,
+        start: float,
+    ) -> SyncSummary:
+        """The table was truncated: sweep the vectors whose rows are gone, then drop the entries."""
+        # one sweep at a time per job; another worker that meets a TRUNCATE entry skips it meanwhile
+        got = conn.execute(
+            sa.select(sa.func.pg_try_advisory_xact_lock(lock_key("sweep", self.job)))
+        ).scalar_one()
+        if not got:
+            return SyncSummary()
+        deleted = self.v.sweep_deleted(coll, writer=self.v.writer(rec.physical, rec))
+        q = self.v.state.t("queue")
+        conn.execute(q.delete().where(q.c.id.in_(entries)))
+        self.v.state.log(self.job, who, LogCounts(deleted=deleted), time.monotonic() - start, conn)
+        return SyncSummary(deleted=deleted, rows=len(entries), seconds=time.monotonic() - start)
 
     def _settle(
         self, conn: sa.Connection, entries: dict[str, list[tuple[int, int]]], res: PageResult
@@ -353,10 +413,16 @@ class Watcher:
         """Delete the entries of finished rows; count an attempt (or give up) for failed ones."""
         state = self.v.state
         q = state.t("queue")
-        done = [eid for rid, es in entries.items() if rid not in res.failures for eid, _ in es]
+        # a row that kept changing while it was embedded keeps its entries, for the next batch to take
+        done = [
+            eid
+            for rid, es in entries.items()
+            if rid not in res.failures and rid not in res.moved
+            for eid, _ in es
+        ]
         for start in range(0, len(done), 1000):
             conn.execute(q.delete().where(q.c.id.in_(done[start : start + 1000])))
-        ok_rows = [rid for rid in entries if rid not in res.failures]
+        ok_rows = [rid for rid in entries if rid not in res.failures and rid not in res.moved]
         state.clear_errors(self.job, ok_rows, conn)
         given_up: dict[str, tuple[str | None, str]] = {}
         attempts: dict[str, int] = {}
@@ -410,6 +476,12 @@ class Watcher:
             while not stop.is_set():
                 try:
                     summary = self.process_batch(name)
+                except RequestRejectedError as exc:
+                    # no batch can succeed until the key, permission, model or quota is fixed
+                    log.error("watch worker %s stops: %s", name, exc)
+                    failures.append(exc)
+                    stop.set()
+                    return
                 except Exception as exc:  # a worker outlives any one batch; the batch rolled back
                     log.warning("watch worker %s: %s: %s", name, type(exc).__name__, exc)
                     if drain:

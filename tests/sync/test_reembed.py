@@ -189,10 +189,12 @@ def test_batch_results_match_online_vectors_and_changes_meanwhile_go_online(
 
     gemini_emulator.faults.batch_seconds = 0.1
     summary = ChangeWhileWaiting(vec, vec.embedder_for(NEW), batch_mode=True, poll_interval=0.05).run()
-    assert summary.batch_embedded == 50
-    assert summary.online.embedded == 1 and summary.online.deleted == 1
+    # guarantee 1: a Batch Mode result is stored only for a row whose content is still what was sent;
+    # row 3 (changed) is embedded online, row 4 (deleted) never gets a vector in the new collection
+    assert summary.batch_embedded == 48
+    assert summary.online.embedded == 1 and summary.online.deleted == 0
     new = vec.collection()
-    assert new.count() == 49
+    assert new.count() == 49 and new.get(["4"]) == []
     online = fast_embedder(gemini_emulator, NEW.model, NEW.dimensions)
     expected = online.embed_documents([text_of(7), text_of(3, 9)])
     got = {r.id: r.vector for r in new.get(["7", "3"])}

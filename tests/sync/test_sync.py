@@ -13,6 +13,7 @@ from sync_helpers import Pg, create_docs, fast_embedder, text_of
 import gemini_vectors as gv
 from gemini_vectors.sync import Vectorizer
 from gemini_vectors.sync.state import LogCounts
+from gemini_vectors.sync.writer import RowWriter
 from gemini_vectors.testing import GeminiEmulator
 
 
@@ -111,14 +112,18 @@ def test_rejected_rows_go_to_the_errors_table_and_faults_lose_nothing(
 
 
 def test_an_interrupted_pass_resumes_after_its_checkpoint(
-    pg: Pg, schema: str, pg_conn: psycopg.Connection[Any], gemini_emulator: GeminiEmulator
+    pg: Pg,
+    schema: str,
+    pg_conn: psycopg.Connection[Any],
+    gemini_emulator: GeminiEmulator,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A pass stopped by an error resumes where it stopped and re-embeds nothing it stored."""
     create_docs(pg_conn, schema, 1000)
     vec = make_vectorizer(pg, schema, "memory://", gemini_emulator, page_size=100)
     calls = 0
 
-    original = vec.process_rows
+    original = RowWriter.write
 
     def failing_after_three_pages(*args: Any, **kwargs: Any) -> Any:
         nonlocal calls
@@ -128,7 +133,7 @@ def test_an_interrupted_pass_resumes_after_its_checkpoint(
             gemini_emulator.faults.retry_after = 0.0
         return original(*args, **kwargs)
 
-    vec.process_rows = failing_after_three_pages  # type: ignore[method-assign]
+    monkeypatch.setattr(RowWriter, "write", failing_after_three_pages)
     with pytest.raises(gv.EmbeddingError):
         vec.sync()
     assert vec.collection().count() == 300
@@ -137,7 +142,7 @@ def test_an_interrupted_pass_resumes_after_its_checkpoint(
 
     gemini_emulator.faults.rate_503 = 0.0
     gemini_emulator.stats.reset()
-    vec.process_rows = original  # type: ignore[method-assign]
+    monkeypatch.setattr(RowWriter, "write", original)
     resumed = vec.sync()
     assert resumed.resumed and resumed.rows == 700 and resumed.embedded == 700
     assert gemini_emulator.stats.embedded == 700

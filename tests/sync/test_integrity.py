@@ -1,0 +1,340 @@
+"""The table vectorizer's guarantees, each against the finding that broke it (issue 12).
+
+1. A stored vector is the vector of the content stored beside it, whatever races it.
+2. A writer changes only what it owns.
+3. A request-level failure is never an item failure.
+5. Bad input is refused before anything is paid for or written.
+
+Every check of a stored vector compares it with the emulator's vector for the row's current content,
+computed afresh, never with a number written down here.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+from psycopg import sql
+from sync_helpers import DIMS, Pg, create_docs, fast_embedder, text_of
+
+import gemini_vectors as gv
+from gemini_vectors.errors import ArgumentError, ConfigurationError
+from gemini_vectors.sync import Vectorizer
+from gemini_vectors.testing import GeminiEmulator
+
+
+def vectorizer(
+    pg: Pg,
+    schema: str,
+    emulator: GeminiEmulator,
+    store: gv.VectorStore | str,
+    *,
+    table: str = "docs",
+    collection: str = "docs",
+    **options: Any,
+) -> Vectorizer:
+    options.setdefault("embedder", fast_embedder(emulator))
+    return Vectorizer(
+        pg.sqlalchemy_url,
+        f"{schema}.{table}",
+        columns=["body"],
+        store=store,
+        collection=collection,
+        state_schema=schema,
+        progress=False,
+        **options,
+    )
+
+
+def assert_vectors_match_rows(
+    pg_conn: psycopg.Connection[Any],
+    schema: str,
+    vec: Vectorizer,
+    emulator: GeminiEmulator,
+    *,
+    dims: int = DIMS,
+) -> None:
+    """Every row has the vector of its current body, and no vector outlives its row."""
+    query = sql.SQL("SELECT id::text, body FROM {}").format(sql.Identifier(schema, "docs"))
+    rows = dict(pg_conn.execute(query).fetchall())
+    coll = vec.collection()
+    stored = {r.id: r.vector for r in coll.get(list(coll.ids()))}
+    assert set(stored) == set(rows), (sorted(set(stored) - set(rows)), sorted(set(rows) - set(stored)))
+    assert np.isfinite(np.stack(list(stored.values()))).all() if stored else True
+    fresh = fast_embedder(emulator, dims=dims)
+    ids = sorted(rows)
+    expected = fresh.embed_documents([rows[i] for i in ids])
+    stale = [i for i, want in zip(ids, expected, strict=True) if float(stored[i] @ want) < 0.99999]
+    assert not stale, f"rows whose stored vector is not that of their current content: {stale}"
+
+
+# -- guarantee 1: races --------------------------------------------------------------------------------
+
+
+def open_store(kind: str, pg: Pg, schema: str) -> gv.VectorStore:
+    """A store that every thread of the test shares: in-process memory, or the embedded pgvector."""
+    if kind == "memory":
+        return gv.connect(f"memory://integrity-{uuid.uuid4().hex[:8]}")
+    return gv.connect(pg.url, schema=f"{schema}_store")
+
+
+STORES = ["memory", "postgresql"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("kind", STORES)
+def test_a_pass_racing_watch_workers_and_writers_ends_with_every_vector_current(
+    pg: Pg,
+    schema: str,
+    pg_conn: psycopg.Connection[Any],
+    gemini_emulator: GeminiEmulator,
+    seed: int,
+    kind: str,
+) -> None:
+    """N3: a pass embeds v1 slowly, a worker stores v2 meanwhile; the pass must not store v1 after it.
+
+    The pass embeds on a slow API, the workers on a fast one (two emulators, the same vectors). While a
+    pass is embedding, rows of its pages change or vanish at random moments and the workers drain the
+    queue at once; then no pass runs again: only the triggers' queue may bring the collection up to date.
+    A pass that stored the vector of content older than what a worker stored meanwhile leaves it stale
+    for good (the worker consumed the entry), and a pass that stored the vector of a deleted row brings
+    it back.
+    """
+    n = 12
+    create_docs(pg_conn, schema, n)
+    rng = random.Random(seed)
+    store = open_store(kind, pg, schema)
+    try:
+        with GeminiEmulator() as fast_api:
+            passes_vec = vectorizer(pg, schema, gemini_emulator, store, page_size=n)
+            passes_vec.sync()
+            workers_vec = vectorizer(pg, schema, fast_api, store, embedder=fast_embedder(fast_api))
+            watcher = workers_vec.watcher(batch_size=3, poll_interval=0.005)
+            watcher.install()
+            docs = sql.Identifier(schema, "docs")
+            update = sql.SQL("UPDATE {} SET body = %s WHERE id = %s").format(docs)
+            # every row changed, so the pass embeds all of them, in one slow call
+            for i in range(n):
+                pg_conn.execute(update, [text_of(i, 1), i])
+            gemini_emulator.faults.latency = 0.6
+            errors: list[BaseException] = []
+
+            def one_pass() -> None:
+                try:
+                    passes_vec.sync(full=True)
+                except BaseException as exc:  # pragma: no cover - reported below
+                    errors.append(exc)
+
+            stop = threading.Event()
+            workers = threading.Thread(target=lambda: watcher.run(workers=2, stop=stop))
+            running = threading.Thread(target=one_pass)
+            running.start()
+            workers.start()
+            deadline = time.monotonic() + 0.5  # writers and workers act while the pass embeds
+            step = 1
+            while time.monotonic() < deadline:
+                step += 1
+                i = rng.randrange(n)
+                if rng.random() < 0.8:
+                    pg_conn.execute(update, [text_of(i, step), i])
+                else:
+                    pg_conn.execute(sql.SQL("DELETE FROM {} WHERE id = %s").format(docs), [i])
+                time.sleep(rng.uniform(0.0, 0.06))
+            running.join()
+            stop.set()
+            workers.join()
+            assert not errors, errors
+            watcher.run(workers=1, drain=True)  # the triggers' entries only: no pass repairs anything
+        gemini_emulator.faults.latency = 0.0
+        assert_vectors_match_rows(pg_conn, schema, passes_vec, gemini_emulator)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("kind", STORES)
+def test_two_passes_of_one_job_at_once_embed_each_row_once(
+    pg: Pg,
+    schema: str,
+    pg_conn: psycopg.Connection[Any],
+    gemini_emulator: GeminiEmulator,
+    seed: int,
+    kind: str,
+) -> None:
+    """CLI6 / N12: two concurrent sync() of one job both embedded everything; two first syncs crashed."""
+    n = 120
+    create_docs(pg_conn, schema, n)
+    rng = random.Random(seed)
+    gemini_emulator.faults.latency = 0.005
+    results: list[Any] = []
+
+    def one_pass(delay: float) -> None:
+        time.sleep(delay)
+        store = open_store(kind, pg, schema) if kind == "postgresql" else shared
+        try:
+            with vectorizer(pg, schema, gemini_emulator, store, page_size=20) as vec:
+                results.append(vec.sync())
+        except BaseException as exc:
+            results.append(exc)
+        finally:
+            if store is not shared:
+                store.close()
+
+    shared = open_store(kind, pg, schema)  # memory:// names one store per process
+    threads = [threading.Thread(target=one_pass, args=(rng.uniform(0, 0.05),)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(isinstance(r, gv.sync.SyncSummary) for r in results), results
+    assert gemini_emulator.stats.embed_requests == n  # each row once, whichever pass took it
+    assert sorted(r.embedded for r in results) == [0, n]
+    try:
+        assert_vectors_match_rows(
+            pg_conn, schema, vectorizer(pg, schema, gemini_emulator, shared), gemini_emulator
+        )
+    finally:
+        shared.close()
+
+
+def test_batch_mode_results_skip_rows_changed_since_they_were_sent(
+    pg: Pg, schema: str, pg_conn: psycopg.Connection[Any], gemini_emulator: GeminiEmulator
+) -> None:
+    """Batch Mode answers come long after the rows were read: only unchanged rows take them."""
+    create_docs(pg_conn, schema, 6)
+    vec = vectorizer(pg, schema, gemini_emulator, "memory://" + uuid.uuid4().hex[:8])
+    vec.sync()
+    docs = sql.Identifier(schema, "docs")
+    from gemini_vectors.sync.reembed import Reembedder
+
+    class ChangeWhileWaiting(Reembedder):
+        def _collect(self, coll: gv.Collection, target: str) -> None:
+            pg_conn.execute(sql.SQL("UPDATE {} SET body = %s WHERE id = 1").format(docs), [text_of(1, 5)])
+            pg_conn.execute(sql.SQL("DELETE FROM {} WHERE id = 2").format(docs))
+            super()._collect(coll, target)
+
+    gemini_emulator.faults.batch_seconds = 0.05
+    new = fast_embedder(gemini_emulator, dims=256)
+    summary = ChangeWhileWaiting(vec, new, batch_mode=True, poll_interval=0.02).run()
+    assert summary.batch_embedded == 4
+    assert_vectors_match_rows(pg_conn, schema, vec, gemini_emulator, dims=256)
+
+
+# -- guarantee 2: ownership ----------------------------------------------------------------------------
+
+
+def test_a_second_table_cannot_feed_a_collection_another_job_keeps(
+    pg: Pg, schema: str, pg_conn: psycopg.Connection[Any], gemini_emulator: GeminiEmulator
+) -> None:
+    """N1: following the old error's advice (another name=), two tables fed one collection."""
+    create_docs(pg_conn, schema, 3)
+    create_docs(pg_conn, schema, 3, table="other")
+    store = "memory://" + uuid.uuid4().hex[:8]
+    a = vectorizer(pg, schema, gemini_emulator, store)
+    a.sync()
+    b = vectorizer(pg, schema, gemini_emulator, a.store, table="other", name="b")
+    before = gemini_emulator.stats.embed_requests
+    with pytest.raises(ConfigurationError, match=r"kept in step with table .* by sync job 'docs'"):
+        b.sync()
+    with pytest.raises(ConfigurationError, match="collection of its own"):
+        vectorizer(pg, schema, gemini_emulator, a.store, table="other").sync()  # same job name
+    assert gemini_emulator.stats.embed_requests == before
+    assert a.collection().count() == 3
+
+
+def test_a_first_sync_does_not_take_over_a_collection_it_did_not_create(
+    pg: Pg, schema: str, pg_conn: psycopg.Connection[Any], gemini_emulator: GeminiEmulator
+) -> None:
+    """N2: a first sync into a collection built by Collection.add deleted all its records."""
+    create_docs(pg_conn, schema, 2)
+    store = gv.connect("memory://" + uuid.uuid4().hex[:8])
+    emb = fast_embedder(gemini_emulator)
+    theirs = store.collection("docs", embedder=emb)
+    theirs.add(["a note", "another note", "a third"], ids=["n1", "n2", "n3"])
+    with pytest.raises(ConfigurationError, match=r"no sync job created it.*adopt"):
+        vectorizer(pg, schema, gemini_emulator, store).sync()
+    assert theirs.count() == 3
+
+    adopted = vectorizer(pg, schema, gemini_emulator, store, adopt=True)
+    first = adopted.sync()
+    assert (first.embedded, first.deleted) == (2, 0)
+    assert sorted(theirs.ids()) == ["0", "1", "n1", "n2", "n3"]
+    pg_conn.execute(sql.SQL("DELETE FROM {} WHERE id = 0").format(sql.Identifier(schema, "docs")))
+    again = adopted.sync()
+    assert again.deleted == 1  # its own row's vector goes; the notes it never wrote stay
+    assert sorted(theirs.ids()) == ["1", "n1", "n2", "n3"]
+
+
+# -- guarantee 5 and the source's shape --------------------------------------------------------------
+
+
+def test_a_null_id_neither_loops_nor_becomes_the_id_none(
+    pg: Pg, schema: str, pg_conn: psycopg.Connection[Any], gemini_emulator: GeminiEmulator
+) -> None:
+    """CLI2: a lone NULL row at page size 1 looped forever; elsewhere it was embedded as id "None"."""
+    t = sql.Identifier(schema, "docs")
+    pg_conn.execute(sql.SQL("CREATE TABLE {} (id text UNIQUE, body text, lang text)").format(t))
+    pg_conn.execute(sql.SQL("INSERT INTO {} (id, body) VALUES (NULL, 'no key'), ('k1', 'one')").format(t))
+    vec = vectorizer(pg, schema, gemini_emulator, "memory://" + uuid.uuid4().hex[:8], page_size=1)
+    done = threading.Event()
+    result: list[Any] = []
+    worker = threading.Thread(target=lambda: (result.append(vec.sync()), done.set()), daemon=True)
+    worker.start()
+    assert done.wait(60), "the sync did not end"
+    summary = result[0]
+    assert (summary.embedded, summary.unkeyed) == (1, 1)
+    assert "NULL id" in str(summary)
+    assert sorted(vec.collection().ids()) == ["k1"]
+    # with the triggers installed, the application can still insert a row without an id
+    watcher = vec.watcher(poll_interval=0.01)
+    watcher.install()
+    pg_conn.execute(sql.SQL("INSERT INTO {} (id, body) VALUES (NULL, 'no key either')").format(t))
+    assert watcher.run(drain=True).rows == 0
+
+
+def test_a_repeated_id_on_a_table_without_a_key_is_refused_by_name(
+    pg: Pg, schema: str, pg_conn: psycopg.Connection[Any], gemini_emulator: GeminiEmulator
+) -> None:
+    """CLI3: 1,001 rows with one id twice gave exit 0 and 1,000 vectors."""
+    t = sql.Identifier(schema, "docs")
+    pg_conn.execute(sql.SQL("CREATE TABLE {} (id bigint, body text, lang text)").format(t))
+    pg_conn.execute(
+        sql.SQL("INSERT INTO {} (id, body) SELECT g, 'row ' || g FROM generate_series(0, 999) g").format(t)
+    )
+    pg_conn.execute(sql.SQL("INSERT INTO {} (id, body) VALUES (500, 'another row 500')").format(t))
+    vec = vectorizer(pg, schema, gemini_emulator, "memory://" + uuid.uuid4().hex[:8], page_size=100)
+    with pytest.raises(ConfigurationError, match=r"not unique: '500' occur"):
+        vec.sync()
+    assert gemini_emulator.stats.embed_requests == 0
+
+
+def test_columns_given_as_one_string_are_refused() -> None:
+    """CLI5: columns="name" was split into the columns n, a, m, e."""
+    for option in ("columns", "metadata_columns"):
+        with pytest.raises(ArgumentError, match=f"{option} takes a list of column names"):
+            Vectorizer("sqlite://", "docs", **{option: "name"})  # type: ignore[arg-type]
+
+
+def test_a_first_sync_that_failed_does_not_fix_the_spec(
+    pg: Pg, schema: str, pg_conn: psycopg.Connection[Any], gemini_emulator: GeminiEmulator
+) -> None:
+    """CLI1: a first sync that failed recorded its size, and every later size was refused forever."""
+    create_docs(pg_conn, schema, 3)
+    store = "memory://" + uuid.uuid4().hex[:8]
+    gemini_emulator.faults.reject_texts_containing = "row"  # the first sync stores nothing
+    first = vectorizer(
+        pg, schema, gemini_emulator, store, embedder=fast_embedder(gemini_emulator, dims=3072)
+    ).sync()
+    assert first.failed == 3 and first.embedded == 0
+    gemini_emulator.faults.reject_texts_containing = None
+    vec = vectorizer(pg, schema, gemini_emulator, store, embedder=fast_embedder(gemini_emulator, dims=768))
+    again = vec.sync()
+    assert again.embedded == 3
+    assert vec.collection().spec.dimensions == 768
+    assert_vectors_match_rows(pg_conn, schema, vec, gemini_emulator, dims=768)
