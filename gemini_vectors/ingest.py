@@ -78,7 +78,7 @@ from gemini_vectors.chunking import (
 )
 from gemini_vectors.collection import Collection
 from gemini_vectors.content import Text, check_item, estimate_tokens
-from gemini_vectors.errors import ContentError, EmbeddingError, PartialEmbeddingError
+from gemini_vectors.errors import ContentError, EmbeddingError, PartialEmbeddingError, RequestRejectedError
 from gemini_vectors.filters import MetadataValue
 from gemini_vectors.spec import ModelInfo, TaskType, apply_task_prefix
 from gemini_vectors.store import Record
@@ -466,6 +466,9 @@ class Indexer:
         Raises:
             StoreError: the store failed (nothing is retried; a re-run resumes where it stopped).
             ConfigurationError: no credentials, or another setup problem.
+            RequestRejectedError: the API refused a request as a whole (a wrong key, a permission the
+                key lacks, an unknown model, a spent daily quota). No file is recorded as failed and
+                nothing is pruned; the files written before it keep their records.
             FileNotFoundError: ``prune`` and one of ``paths`` does not exist (checked before anything
                 is indexed).
         """
@@ -722,6 +725,11 @@ class Indexer:
             self.collection.add(items, ids=ids, metadata=metadata, titles=titles)
         except PartialEmbeddingError as exc:
             failures = dict(exc.failures)
+        except RequestRejectedError:
+            # The API refused the request as a whole (key, permission, model, daily quota): no file is
+            # to blame, so none is recorded as failed; the run stops and the caller reports it
+            # (guarantee 3). Files already written stay; a re-run resumes where this one stopped.
+            raise
         except (EmbeddingError, ContentError) as exc:
             failures = dict.fromkeys(range(len(items)), str(exc))
         finally:
