@@ -46,6 +46,10 @@ def pg() -> Iterator[Pg]:
     tmp = Path(tempfile.mkdtemp(prefix="gv-synctest-"))
     server = get_server(tmp / "pg", cleanup_mode="delete")
     try:
+        # a vector.so built for a newer CPU fails here, naming the missing CPU flags (see the plugin)
+        from gemini_vectors_pgvector.embedded import check_pgvector_runs
+
+        check_pgvector_runs(str(server.get_uri()), tmp / "pg" / "log")
         yield Pg(str(server.get_uri()), tmp / "pg")
     finally:
         server.cleanup()

@@ -19,6 +19,7 @@ import pytest
 from psycopg import sql
 
 from gemini_vectors_pgvector import PgVectorStore, connect_postgres
+from gemini_vectors_pgvector.embedded import check_pgvector_runs
 
 PG_URL_ENV = "GEMINI_VECTORS_TEST_PG_URL"
 
@@ -35,6 +36,9 @@ def pg_url() -> Iterator[str]:
     tmp = Path(tempfile.mkdtemp(prefix="gv-pgtest-"))
     server = get_server(tmp / "pg", cleanup_mode="delete")
     try:
+        # a vector.so built for a newer CPU fails here, naming the missing CPU flags, instead of
+        # failing every test with "server closed the connection unexpectedly"
+        check_pgvector_runs(str(server.get_uri()), tmp / "pg" / "log")
         yield str(server.get_uri())
     finally:
         server.cleanup()
