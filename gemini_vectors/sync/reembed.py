@@ -38,7 +38,7 @@ import numpy as np
 
 from gemini_vectors.content import Item, check_item
 from gemini_vectors.errors import ConfigurationError, ContentError, EmbeddingError, SpecMismatchError
-from gemini_vectors.retry import is_retryable, server_retry_delay
+from gemini_vectors.retry import client_secrets, is_retryable, request_rejected, server_retry_delay
 from gemini_vectors.spec import EmbeddingSpec, TaskType
 from gemini_vectors.sync.pricing import prefix_tokens
 from gemini_vectors.sync.summary import SyncSummary
@@ -364,6 +364,9 @@ class Reembedder:
                     raise EmbeddingError("the Batch API created a job without a name")
                 return str(job.name)
             except Exception as exc:
+                rejected = request_rejected(exc, secrets=client_secrets(self._client()))
+                if rejected is not None:
+                    raise rejected from exc  # a wrong key or quota is no failure of the rows sent
                 if not is_retryable(exc) or attempt == policy.max_attempts:
                     raise EmbeddingError(f"creating a Batch Mode job failed: {exc}") from exc
                 # the job may exist although the answer was lost: never pay twice

@@ -464,6 +464,7 @@ class Watcher:
             stop: Set it to make the workers finish their batch and return (Ctrl-C does the same).
             on_batch: Called after each batch with its summary (from the worker's thread).
         """
+        check_count(workers, "workers", error=ConfigurationError)
         self._require_postgres()
         stop = stop or threading.Event()
         total = SyncSummary()

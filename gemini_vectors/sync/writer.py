@@ -185,7 +185,8 @@ class RowWriter:
     ) -> tuple[list[_Write], list[SourceRow]]:
         """What to embed and write, what to clear; counts the rows that need nothing."""
         own = self.ownership
-        model = get_model(coll.spec.model)
+        # the limits of the API surface the embedder talks to (Vertex AI takes less video than Gemini)
+        model = coll.embedder.model_info if coll.embedder is not None else get_model(coll.spec.model)
         reserved = prefix_tokens(model.name)
         candidates: list[tuple[SourceRow, str]] = []
         empty: list[SourceRow] = []
@@ -199,6 +200,7 @@ class RowWriter:
                 continue
             try:
                 check_record_id(r.id, f"row {r.id!r}")
+                coll.backend.check_ids([r.id], what="row")
                 validate_metadata(r.metadata, where=f"metadata of row {r.id!r}")
                 check_item(r.item, model, reserved_tokens=reserved if r.item.text_parts else 0)
                 chash = item_content_hash(r.item)

@@ -338,3 +338,139 @@ def test_a_first_sync_that_failed_does_not_fix_the_spec(
     assert again.embedded == 3
     assert vec.collection().spec.dimensions == 768
     assert_vectors_match_rows(pg_conn, schema, vec, gemini_emulator, dims=768)
+
+
+# -- guarantee 3: request-level failures ---------------------------------------------------------------
+
+
+def test_a_wrong_key_stops_a_sync_and_a_watch_without_blaming_a_row(
+    pg: Pg, schema: str, pg_conn: psycopg.Connection[Any], gemini_emulator: GeminiEmulator
+) -> None:
+    """N4: an invalid key was bisected into 2N-1 calls and recorded as a failure of every row."""
+    create_docs(pg_conn, schema, 50)
+    vec = vectorizer(pg, schema, gemini_emulator, "memory://" + uuid.uuid4().hex[:8], page_size=10)
+    gemini_emulator.api_keys = {"the-right-key"}  # the embedder's key is wrong now
+    with pytest.raises(gv.RequestRejectedError, match="API_KEY_INVALID"):
+        vec.sync()
+    assert gemini_emulator.stats.embed_requests <= 10  # one call, not a bisection of every page
+    assert vec.state.count_errors(vec.job) == 0
+    progress = vec.state.get_progress(vec.job, "docs")
+    assert progress is not None and progress.checkpoint is None  # nothing counts as done
+
+    watcher = vec.watcher(poll_interval=0.01)
+    watcher.install()
+    pg_conn.execute(sql.SQL("UPDATE {} SET body = body || ' again'").format(sql.Identifier(schema, "docs")))
+    with pytest.raises(gv.RequestRejectedError):
+        watcher.run(workers=2, drain=True)
+    status = watcher.status()
+    assert (status.queue_depth, status.retrying, status.errors) == (50, 0, 0)
+
+    gemini_emulator.reset()  # the key is right again: everything goes through, nothing was set aside
+    assert vec.sync().embedded == 50
+    assert watcher.run(drain=True).failed == 0
+    assert_vectors_match_rows(pg_conn, schema, vec, gemini_emulator)
+
+
+def test_the_cli_says_a_wrong_key_in_one_line_with_exit_2(
+    pg: Pg,
+    schema: str,
+    pg_conn: psycopg.Connection[Any],
+    gemini_env: GeminiEmulator,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from gemini_vectors.cli import main
+
+    create_docs(pg_conn, schema, 5)
+    gemini_env.api_keys = {"the-right-key"}
+    store = "memory://" + uuid.uuid4().hex[:8]
+    args = ["sync", "--source", pg.sqlalchemy_url, "--table", f"{schema}.docs", "--columns", "body",
+            "--store", store, "--state-schema", schema, "--dimensions", "128"]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("gemini-vectors: error: the Gemini API refused the request as a whole")
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+# -- ids, secrets and old collections ----------------------------------------------------------------
+
+
+def test_a_failing_row_with_a_long_id_is_recorded_and_does_not_block_the_sync(
+    pg: Pg, schema: str, pg_conn: psycopg.Connection[Any], gemini_emulator: GeminiEmulator
+) -> None:
+    """N6: sync_errors.row_id was varchar(512), so a failing row with a longer id failed every run."""
+    t = sql.Identifier(schema, "docs")
+    pg_conn.execute(sql.SQL("CREATE TABLE {} (id text PRIMARY KEY, body text, lang text)").format(t))
+    long_id = "k" * 700
+    pg_conn.execute(
+        sql.SQL("INSERT INTO {} (id, body) VALUES (%s, 'POISON'), ('short', 'fine')").format(t), [long_id]
+    )
+    gemini_emulator.faults.reject_texts_containing = "POISON"
+    vec = vectorizer(pg, schema, gemini_emulator, "memory://" + uuid.uuid4().hex[:8])
+    first = vec.sync()
+    assert (first.embedded, first.failed) == (1, 1)
+    assert [e.row_id for e in vec.state.list_errors(vec.job)] == [long_id]
+    pg_conn.execute(sql.SQL("UPDATE {} SET body = 'cured' WHERE id = %s").format(t), [long_id])
+    assert vec.sync().embedded == 1
+    assert vec.state.count_errors(vec.job) == 0
+
+
+def test_a_password_given_as_a_url_parameter_never_reaches_the_state_tables(
+    pg: Pg, schema: str, pg_conn: psycopg.Connection[Any], gemini_emulator: GeminiEmulator
+) -> None:
+    """N5: ?password=... showed in clear text in gemini_vectors_sync_jobs.store_url."""
+    create_docs(pg_conn, schema, 2)
+    url = f"{pg.url}{'&' if '?' in pg.url else '?'}password=hunter2-secret"
+    store = gv.connect(url, schema=f"{schema}_store")
+    try:
+        vec = vectorizer(pg, schema, gemini_emulator, store)
+        vec.sync()
+        recorded = pg_conn.execute(
+            sql.SQL("SELECT store_url FROM {}").format(sql.Identifier(schema, "gemini_vectors_sync_jobs"))
+        ).fetchall()
+        assert recorded and all("hunter2" not in r[0] for r in recorded), recorded
+        assert "hunter2" not in repr(vec) and "hunter2" not in repr(store)
+    finally:
+        store.close()
+
+
+def test_a_second_reembed_before_drop_old_leaves_no_collection_behind(
+    pg: Pg, schema: str, pg_conn: psycopg.Connection[Any], gemini_emulator: GeminiEmulator
+) -> None:
+    """CLI8: the second re-embed forgot the first old collection, which nothing could drop any more."""
+    create_docs(pg_conn, schema, 4)
+    vec = vectorizer(pg, schema, gemini_emulator, "memory://" + uuid.uuid4().hex[:8])
+    vec.sync()
+    vec.reembed("gemini-embedding-2", 256)
+    vec.reembed("gemini-embedding-2", 512)
+    assert sorted(vec.store.list_collections()) == ["docs", "docs_v2", "docs_v3"]
+    dropped = vec.drop_previous()
+    assert dropped is not None and sorted(dropped.split(", ")) == ["docs", "docs_v2"]
+    assert vec.store.list_collections() == ["docs_v3"]
+    assert vec.collection().count() == 4
+
+
+def test_watch_follows_a_truncate(
+    pg: Pg, schema: str, pg_conn: psycopg.Connection[Any], gemini_emulator: GeminiEmulator
+) -> None:
+    """N9: after TRUNCATE the table was empty and its vectors stayed searchable."""
+    create_docs(pg_conn, schema, 20)
+    vec = vectorizer(pg, schema, gemini_emulator, "memory://" + uuid.uuid4().hex[:8])
+    vec.sync()
+    watcher = vec.watcher(poll_interval=0.01)
+    watcher.install()
+    pg_conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(schema, "docs")))
+    summary = watcher.run(workers=2, drain=True)
+    assert summary.deleted == 20
+    assert vec.collection().count() == 0
+    assert watcher.status().queue_depth == 0
+
+
+def test_watch_refuses_no_workers(
+    pg: Pg, schema: str, pg_conn: psycopg.Connection[Any], gemini_emulator: GeminiEmulator
+) -> None:
+    """CLI7 in the library: run(workers=0) was accepted and did nothing."""
+    create_docs(pg_conn, schema, 1)
+    watcher = vectorizer(pg, schema, gemini_emulator, "memory://" + uuid.uuid4().hex[:8]).watcher()
+    for bad in (0, -1):
+        with pytest.raises(ConfigurationError, match="workers must be at least 1"):
+            watcher.run(workers=bad)
