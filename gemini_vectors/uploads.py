@@ -20,6 +20,7 @@ it works with any part, for callers that upload themselves::
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import time
@@ -59,6 +60,27 @@ class UploadError(EmbeddingError):
 def inline_media_bytes(item: Item) -> int:
     """Bytes of the item's media parts that would travel inline (those with local bytes and no uri)."""
     return sum(p.size or 0 for p in item.media_parts if p.uri is None and p.has_local_bytes)
+
+
+def _header_safe(name: str) -> bool:
+    """Whether ``name`` can travel in an HTTP header as it is: printable ASCII only."""
+    return all(" " <= c <= "~" for c in name)
+
+
+def _ascii_name(name: str) -> str:
+    """``name`` in ASCII, every other character escaped (``café.png`` gives ``caf\\xe9.png``, a byte
+    that is not UTF-8, held as a surrogate escape by ``os.fsdecode``, ``\\xHH``): a display name that
+    does not depend on how the SDK or a proxy encodes text, and that a name not valid as text can have."""
+    out = []
+    for char in name:
+        code = ord(char)
+        if code < 0x80:
+            out.append(char)
+        elif 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        else:
+            out.append(char.encode("ascii", "backslashreplace").decode("ascii"))
+    return "".join(out)
 
 
 def _state(file: types.File) -> str:
@@ -126,12 +148,24 @@ class FileUploads:
         if not part.has_local_bytes:
             return part
         config = types.UploadFileConfig(
-            mime_type=part.mime_type, display_name=part.path.name if part.path is not None else None
+            mime_type=part.mime_type,
+            display_name=_ascii_name(part.path.name) if part.path is not None else None,
         )
-        source: str | io.BytesIO = str(part.path) if part.path is not None else io.BytesIO(part.data or b"")
         secrets = client_secrets(self.client)
         try:
-            file = self.client.files.upload(file=source, config=config)
+            with contextlib.ExitStack() as opened:
+                source: str | io.IOBase
+                if part.path is None:
+                    source = io.BytesIO(part.data or b"")
+                elif _header_safe(part.path.name):
+                    source = str(part.path)
+                else:
+                    # Given a path, the SDK sends its base name in the X-Goog-Upload-File-Name header,
+                    # which takes printable ASCII only: `café.png` (or a name that is not valid text)
+                    # would crash the upload. Given an open file it sends no name, and the mime type
+                    # (always known here) comes from the config.
+                    source = opened.enter_context(part.path.open("rb"))
+                file = self.client.files.upload(file=source, config=config)
         except (genai_errors.APIError, OSError) as exc:
             # a bad key or a project without access is the request's fault, not this file's (guarantee 3)
             rejected = request_rejected(exc, secrets=secrets)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -100,3 +103,45 @@ async def test_aembed_uploads_off_the_event_loop_and_deletes(gemini_emulator: Ge
     assert vectors.shape == (2, 128)
     assert seen and all(ident != loop_thread for ident in seen)  # the upload ran in a worker thread
     assert gemini_emulator.stats.uploads == 1 and gemini_emulator.stats.files_stored == 0
+
+
+# The SDK sends the base name of a path in the X-Goog-Upload-File-Name header, which takes ASCII only:
+# a file named café.wav (or one whose name is not valid UTF-8) that is large enough for the File API
+# used to crash the whole call with a UnicodeEncodeError. It is now uploaded from an open file.
+NON_ASCII_NAMES = pytest.mark.parametrize(
+    ("name", "display"),
+    [("café.wav", "caf\\xe9.wav"), (os.fsdecode(b"take\xff.wav"), "take\\xff.wav")],
+    ids=["accented", "not-utf8"],
+)
+
+
+@NON_ASCII_NAMES
+def test_a_file_whose_name_is_not_ascii_is_uploaded(
+    gemini_emulator: GeminiEmulator, tmp_path: Path, name: str, display: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(media.wav_signal(3, rate=4000))  # 24 kB, over the threshold below
+    client = gemini_emulator.client()
+    inline = gv.Embedder(dimensions=128, client=client, upload_threshold_bytes=None).embed([gv.Audio(path)])
+    gemini_emulator.stats.reset()
+    emb = gv.Embedder(dimensions=128, client=client, upload_threshold_bytes=1_000)
+    uploaded = emb.embed([gv.Audio(path)])
+    stats = gemini_emulator.stats
+    assert stats.uploads == 1 and stats.file_deletes == 1 and stats.files_stored == 0
+    np.testing.assert_allclose(uploaded, inline, atol=1e-6)  # the uploaded bytes are the file's
+
+
+@NON_ASCII_NAMES
+def test_the_display_name_of_a_non_ascii_file_is_escaped_ascii(
+    gemini_emulator: GeminiEmulator, tmp_path: Path, name: str, display: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(media.wav_signal(1, rate=4000))
+    client = gemini_emulator.client()
+    with FileUploads(client) as uploads:
+        part = uploads.upload(gv.Audio(path))
+        assert part.uri is not None and part.mime_type == "audio/wav"
+        stored = client.files.get(name=uploads.names[0])
+        assert stored.display_name == display and stored.mime_type == "audio/wav"
+        assert stored.size_bytes == path.stat().st_size
+    assert gemini_emulator.stats.files_stored == 0
