@@ -119,6 +119,12 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--max-attempts", type=int, help="failures before a row is set aside (default 5)")
     p.add_argument(
+        "--adopt",
+        action="store_true",
+        help="let a new job write into an existing collection no sync job created; it then deletes only "
+        "records it wrote itself",
+    )
+    p.add_argument(
         "--full", action="store_true", help="start a new pass even if an interrupted one can resume"
     )
     p.add_argument("--dry-run", action="store_true", help="print what would be embedded, tokens and cost")
@@ -337,6 +343,8 @@ def open_vectorizer(
     }
     options.update(overrides)
     table = options.pop("table", None) or getattr(args, "table", None)
+    if not table:
+        raise ConfigurationError("name the table with --table")
     with _embedding_client(args) as client:
         store: VectorStore = connect(store_url)
         try:
@@ -357,6 +365,7 @@ def open_vectorizer(
                 state_schema=args.state_schema,
                 page_size=args.page_size,
                 progress=False if args.quiet else None,
+                adopt=bool(getattr(args, "adopt", False)),
                 **options,
             )
             if embedder is None and rec is None:

@@ -474,3 +474,24 @@ def test_watch_refuses_no_workers(
     for bad in (0, -1):
         with pytest.raises(ConfigurationError, match="workers must be at least 1"):
             watcher.run(workers=bad)
+
+
+def test_the_cli_refuses_to_take_over_a_collection_unless_told_to_adopt_it(
+    pg: Pg,
+    schema: str,
+    pg_conn: psycopg.Connection[Any],
+    gemini_env: GeminiEmulator,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from gemini_vectors.cli import main
+
+    create_docs(pg_conn, schema, 2)
+    store = "memory://" + uuid.uuid4().hex[:8]
+    theirs = gv.connect(store).collection("docs", embedder=fast_embedder(gemini_env))
+    theirs.add(["a note"], ids=["n1"])
+    args = ["sync", "--source", pg.sqlalchemy_url, "--table", f"{schema}.docs", "--columns", "body",
+            "--store", store, "--state-schema", schema]  # fmt: skip
+    assert main(args) == 2
+    assert "--adopt" in capsys.readouterr().err
+    assert main([*args, "--adopt"]) == 0
+    assert sorted(theirs.ids()) == ["0", "1", "n1"]
