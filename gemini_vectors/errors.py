@@ -35,6 +35,28 @@ class UnknownModelError(ConfigurationError, LookupError):
     """The model name is not in the model table."""
 
 
+class RetiredModelError(ConfigurationError):
+    """The model was shut down by Google: nothing can be embedded with it any more.
+
+    Attributes:
+        model: The retired model's name.
+        successor: The model to use instead, or None.
+        shut_down: The date (ISO 8601) it was shut down.
+    """
+
+    def __init__(self, model: str, successor: str | None, shut_down: str) -> None:
+        self.model, self.successor, self.shut_down = model, successor, shut_down
+        instead = f"; embed with {successor!r} instead" if successor else ""
+        super().__init__(
+            f"{model!r} was shut down by Google on {shut_down}{instead}. Collections embedded with "
+            f"{model} can still be opened and searched by vector (store.collection(name) without an "
+            "embedder); to search them with new queries, re-embed them into a new spec (gemini-vectors "
+            f"reembed --model {successor or 'MODEL'}, or re-add the items through an Embedder for "
+            f"{successor or 'another model'}): Google does not say that the two models' vectors "
+            "are comparable."
+        )
+
+
 class ContentError(GeminiVectorsError, ValueError):
     """An input item breaks a model limit or cannot be read; raised before anything is sent.
 

@@ -33,7 +33,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
-from gemini_vectors.errors import ConfigurationError, UnknownModelError
+# RetiredModelError lives in the one exception tree; imported here, where it is raised
+from gemini_vectors.errors import ConfigurationError, RetiredModelError, UnknownModelError
 
 Surface = Literal["gemini-api", "vertex-ai"]
 """The API an Embedder talks to: the Gemini API (``genai.Client()``) or Vertex AI (``vertexai=True``)."""
@@ -56,28 +57,6 @@ _SURFACE_FIELDS = frozenset(
         "max_video_frames",
     }
 )
-
-
-class RetiredModelError(ConfigurationError):
-    """The model was shut down by Google: nothing can be embedded with it any more.
-
-    Attributes:
-        model: The retired model's name.
-        successor: The model to use instead, or None.
-        shut_down: The date (ISO 8601) it was shut down.
-    """
-
-    def __init__(self, model: str, successor: str | None, shut_down: str) -> None:
-        self.model, self.successor, self.shut_down = model, successor, shut_down
-        instead = f"; embed with {successor!r} instead" if successor else ""
-        super().__init__(
-            f"{model!r} was shut down by Google on {shut_down}{instead}. Collections embedded with "
-            f"{model} can still be opened and searched by vector (store.collection(name) without an "
-            "embedder); to search them with new queries, re-embed them into a new spec (gemini-vectors "
-            f"reembed --model {successor or 'MODEL'}, or re-add the items through an Embedder for "
-            f"{successor or 'another model'}): Google does not say that the two models' vectors "
-            "are comparable."
-        )
 
 
 def _check_surface(value: object) -> Surface:
