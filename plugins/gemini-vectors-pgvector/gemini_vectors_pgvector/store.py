@@ -451,10 +451,37 @@ class PgVectorCollection(StoreCollection):
                 settings.append(("hnsw.iterative_scan", "relaxed_order"))
         return statement, params, settings
 
+    def _exact_sql(
+        self, q: Vector, k: int, flt: Filter | None, include_vectors: bool
+    ) -> tuple[Query, list[Any]]:
+        """The top-k statement as an exact scan of the rows matching ``flt``, bypassing any index.
+
+        ``distance + 0`` is an ORDER BY expression no vector index can serve, so the planner sorts
+        every matching row whatever the planner settings; the rows and scores have the same shape as
+        :meth:`_search_sql`'s. Ties go by id, so the result does not depend on the scan order.
+        """
+        qcast = sql.SQL("%s::{}").format(self._vector_type)
+        where: Query = sql.SQL("")
+        fparams: list[Any] = []
+        if flt is not None:
+            cond, fparams = filter_to_sql(flt)
+            where = sql.SQL(" WHERE {}").format(cond)
+        vec_col: Query = sql.SQL(", embedding") if include_vectors else sql.SQL("")
+        statement = sql.SQL(
+            "SELECT id, metadata, 1 - distance AS score{vec} FROM ("
+            "SELECT id, metadata, embedding <=> {qcast} AS distance{vec} FROM {table}{where}"
+            ") AS matching ORDER BY distance + 0, id LIMIT %s"
+        ).format(qcast=qcast, vec=vec_col, table=self._table, where=where)
+        return statement, [self._param(q), *fparams, k]
+
     def query(
         self, vector: Vector, k: int, filter: Filter | None = None, *, include_vectors: bool = False
     ) -> list[Match]:
-        """The ``k`` records closest to ``vector`` by cosine similarity that match ``filter``, best first."""
+        """The ``k`` records closest to ``vector`` by cosine similarity that match ``filter``, best first.
+
+        Fewer than ``k`` rows come back only when fewer than ``k`` records match: when the index scan
+        returns fewer, the query runs again, in the same transaction, as an exact scan of the matching rows.
+        """
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
         q = as_vector(vector, self.spec.dimensions, what="query vector")
@@ -463,7 +490,14 @@ class PgVectorCollection(StoreCollection):
         def run(conn: Conn) -> list[tuple[Any, ...]]:
             for name, value in settings:
                 conn.execute("SELECT set_config(%s, %s, true)", [name, value])
-            return conn.execute(statement, params).fetchall()
+            rows = conn.execute(statement, params).fetchall()
+            if len(rows) < k and self._plan.index != "none":
+                # The index scan gave up early (the iterative scan stops at hnsw.max_scan_tuples, the
+                # bit index at its candidate count), or fewer than k rows match: only an exact scan of
+                # the matching rows tells these apart, and it returns the true top k when k match.
+                exact, exact_params = self._exact_sql(q, k, filter, include_vectors)
+                rows = conn.execute(exact, exact_params).fetchall()
+            return rows
 
         return [
             Match(row[0], float(row[2]), row[1], _to_float32(row[3]) if include_vectors else None)
