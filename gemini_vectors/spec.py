@@ -28,13 +28,17 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
-# RetiredModelError lives in the one exception tree; imported here, where it is raised
-from gemini_vectors.errors import ConfigurationError, RetiredModelError, UnknownModelError
+from gemini_vectors.errors import ConfigurationError, UnknownModelError
+
+# RetiredModelError lives in the one exception tree; re-exported here, where it is raised, for the
+# callers that imported it from this module
+from gemini_vectors.errors import RetiredModelError as RetiredModelError
 
 Surface = Literal["gemini-api", "vertex-ai"]
 """The API an Embedder talks to: the Gemini API (``genai.Client()``) or Vertex AI (``vertexai=True``)."""
@@ -69,9 +73,17 @@ def _check_surface(value: object) -> Surface:
 TaskMechanism = Literal["prefix", "task_type"]
 """How a model learns the task: ``prefix`` puts it into the text, ``task_type`` sends the API field."""
 
+SpecMechanism = Literal["prefix", "task_type", "external"]
+"""How the vectors of a spec learned their task: a model's :data:`TaskMechanism`, or ``external`` for a
+foreign spec (vectors made outside gemini-vectors, which applied tasks its own way; see
+:meth:`EmbeddingSpec.foreign`)."""
 
-def _check_mechanism(value: object, where: str) -> None:
-    known = get_args(TaskMechanism)
+#: The longest model name of a foreign spec, in printable ASCII: the tightest place a backend records a
+#: spec (a Pinecone index tag holds 120 printable ASCII characters).
+MAX_FOREIGN_IDENTITY = 120
+
+
+def _check_mechanism(value: object, where: str, known: tuple[str, ...] = get_args(TaskMechanism)) -> None:
     if value not in known:
         raise ConfigurationError(f"{where}: task_mechanism must be one of {known}, got {value!r}")
 
@@ -358,7 +370,7 @@ class EmbeddingSpec:
 
     model: str
     dimensions: int
-    task_mechanism: TaskMechanism
+    task_mechanism: SpecMechanism
     normalized: bool = True
     dtype: str = "float32"
 
@@ -367,7 +379,40 @@ class EmbeddingSpec:
             raise ConfigurationError(f"a spec's model is a non-empty str, got {self.model!r}")
         if isinstance(self.dimensions, bool) or not isinstance(self.dimensions, int) or self.dimensions < 1:
             raise ConfigurationError(f"a spec's dimensions are a positive integer, got {self.dimensions!r}")
-        _check_mechanism(self.task_mechanism, "a spec")
+        _check_mechanism(self.task_mechanism, "a spec", get_args(SpecMechanism))
+        if self.task_mechanism == "external" and self.model.removeprefix("models/") in _MODELS:
+            # a foreign spec named like a Gemini model would read as Gemini vectors in every listing
+            raise ConfigurationError(
+                f"a foreign (external) spec cannot take the name of the Gemini model {self.model!r}; "
+                "name the embedding that made the vectors, e.g. 'langchain:module.Class:model'"
+            )
+
+    @classmethod
+    def foreign(cls, identity: str, dimensions: int) -> EmbeddingSpec:
+        """The spec of vectors made by an embedding outside gemini-vectors (another framework's model).
+
+        ``identity`` names that embedding (``langchain:package.module.Class:model-name``); the spec's
+        mechanism is ``external``, so it never equals the spec of a Gemini model, and two embeddings of
+        different identities or dimensions never share a collection. An identity that every backend
+        cannot record as it is (longer than :data:`MAX_FOREIGN_IDENTITY`, or not printable ASCII) is
+        shortened to a printable head and a SHA-256 digest of the whole: the same identity always gives
+        the same spec.
+
+        Raises:
+            ConfigurationError: ``identity`` is empty or ``dimensions`` is not a positive integer.
+        """
+        if not isinstance(identity, str) or not identity.strip():
+            raise ConfigurationError(f"a foreign embedding's identity is a non-empty str, got {identity!r}")
+        if len(identity) > MAX_FOREIGN_IDENTITY or not (identity.isascii() and identity.isprintable()):
+            digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+            head = "".join(c if c.isascii() and c.isprintable() else "_" for c in identity)
+            identity = f"{head[: MAX_FOREIGN_IDENTITY - len(digest) - 1]}#{digest}"
+        return cls(model=identity, dimensions=dimensions, task_mechanism="external")
+
+    @property
+    def is_foreign(self) -> bool:
+        """Whether the vectors were made outside gemini-vectors (see :meth:`foreign`)."""
+        return self.task_mechanism == "external"
 
     @classmethod
     def for_model(cls, model: str, dimensions: int | None = None) -> EmbeddingSpec:
@@ -390,7 +435,9 @@ class EmbeddingSpec:
 
     def describe(self) -> str:
         """A short human-readable form, e.g. ``gemini-embedding-2/768 (task prefix, float32)``."""
-        mech = "task prefix" if self.task_mechanism == "prefix" else "taskType field"
+        mech = {"prefix": "task prefix", "task_type": "taskType field"}.get(
+            self.task_mechanism, "external embedding"
+        )
         norm = ", normalized" if self.normalized else ""
         return f"{self.model}/{self.dimensions} ({mech}, {self.dtype}{norm})"
 
