@@ -76,6 +76,7 @@ from gemini_vectors.chunking import (
     chunk_file,
     classify,
 )
+from gemini_vectors.chunking.media import segment_length
 from gemini_vectors.collection import Collection
 from gemini_vectors.content import Text, check_item, estimate_tokens
 from gemini_vectors.errors import ContentError, EmbeddingError, PartialEmbeddingError, RequestRejectedError
@@ -204,13 +205,15 @@ def chunker_version(
     text_overlap_tokens: int | None = None,
     overlap_seconds: float = DEFAULT_OVERLAP_SECONDS,
     margin_seconds: float = DEFAULT_MARGIN_SECONDS,
+    segment_seconds: float | None = None,
 ) -> str:
     """The ``chunker`` value stored with a file's records: the code's version and every input that
     shapes the chunks of a file of this kind (the options :func:`~gemini_vectors.chunking.chunk_file`
     is given and the model limits it cuts to).
 
     A file is unchanged only when this value is the stored one, so a changed option re-chunks exactly
-    the files it affects (``max_text_tokens`` the text and HTML files, the overlap the media...).
+    the files it affects (``max_text_tokens`` the text and HTML files, the overlap and
+    ``segment_seconds`` the audio and video...).
     Records of version ``1`` (written before the options were part of it) never match: they are
     re-chunked once.
     """
@@ -232,6 +235,9 @@ def chunker_version(
             else f"limit={model.max_video_seconds:g}/{model.max_video_seconds_with_audio:g}"
         )
         shape = f"{kind} overlap={overlap_seconds:g} margin={margin_seconds:g} {limits}"
+        if segment_seconds is not None:
+            # named only when given, so media indexed before the option existed still match the default
+            shape += f" segment={segment_seconds:g}"
     return f"{CHUNKER_VERSION} {shape}"
 
 
@@ -421,6 +427,10 @@ class Indexer:
         text_overlap_tokens: Tokens repeated between text chunks (default: a tenth of the budget, <= 200).
         overlap_seconds: Seconds shared by consecutive audio and video segments.
         margin_seconds: Seconds kept under the model's audio and video limits.
+        segment_seconds: Cut audio and video into segments of at most this many seconds even when a file
+            is within the model's limit (None: as long as the limit allows, 120 s of video and 180 s of
+            audio on gemini-embedding-2). The model samples at most 32 frames of each video segment, so
+            30 s segments see a video about four times as finely as 120 s ones, for more requests.
         batch_chunks: Chunks embedded per Collection call (across files).
         batch_bytes: Media and text bytes held for one Collection call.
         include_hidden: Index hidden files and directories too.
@@ -435,6 +445,7 @@ class Indexer:
         text_overlap_tokens: int | None = None,
         overlap_seconds: float = DEFAULT_OVERLAP_SECONDS,
         margin_seconds: float = DEFAULT_MARGIN_SECONDS,
+        segment_seconds: float | None = None,
         batch_chunks: int = 100,
         batch_bytes: int = 32 * 1024 * 1024,
         include_hidden: bool = False,
@@ -442,12 +453,15 @@ class Indexer:
     ) -> None:
         if collection.embedder is None:
             raise ValueError(f"collection {collection.name!r} was opened without an embedder; pass embedder=")
+        # a bad segment length is refused here, before any file is read or anything is paid for
+        segment_length(0.0, overlap_seconds, margin_seconds, segment_seconds)
         self.collection = collection
         self.embedder = collection.embedder
         self.max_text_tokens = max_text_tokens
         self.text_overlap_tokens = text_overlap_tokens
         self.overlap_seconds = overlap_seconds
         self.margin_seconds = margin_seconds
+        self.segment_seconds = segment_seconds
         self.batch_chunks = batch_chunks
         self.batch_bytes = batch_bytes
         self.include_hidden = include_hidden
@@ -618,6 +632,7 @@ class Indexer:
                 text_overlap_tokens=self.text_overlap_tokens,
                 overlap_seconds=self.overlap_seconds,
                 margin_seconds=self.margin_seconds,
+                segment_seconds=self.segment_seconds,
                 scratch=scratch,
             )
             for chunk in chunks:
@@ -659,6 +674,7 @@ class Indexer:
             text_overlap_tokens=self.text_overlap_tokens,
             overlap_seconds=self.overlap_seconds,
             margin_seconds=self.margin_seconds,
+            segment_seconds=self.segment_seconds,
         )
 
     def _unchanged(

@@ -9,12 +9,18 @@ kind          how it is cut                                                     
 text, html    over the token budget: on paragraph, then sentence boundaries, with    ``chars`` offsets
               overlap (:mod:`.text`); HTML is first reduced to its readable text
 pdf           over the page limit (6): consecutive page ranges with pypdf (:mod:`.pdf`)  ``pages`` range
-audio         over 80 s: overlapping segments; WAV exactly with :mod:`wave`, MP3 by     ``seconds`` span
-              stream copy (:mod:`.media`)
-video         over 128 s (80 s with an audio track): overlapping stream-copied          ``seconds`` span
-              segments cut on keyframes (:mod:`.media`)
+audio         over the limit (180 s on gemini-embedding-2) or ``segment_seconds``:     ``seconds`` span
+              overlapping segments; WAV exactly with :mod:`wave`, MP3 by stream
+              copy (:mod:`.media`)
+video         over the limit (120 s on gemini-embedding-2; on Vertex AI 80 s with an    ``seconds`` span
+              audio track) or ``segment_seconds``: overlapping stream-copied segments
+              cut on keyframes (:mod:`.media`)
 image         never cut; GIF, WebP, BMP, TIFF converted to PNG with Pillow              ``whole``
 ============  =====================================================================  ===================
+
+The limits are those of the model on the API surface in use (:class:`~gemini_vectors.spec.ModelInfo`,
+``embedder.model_info``), not fixed here. The model samples at most 32 frames of each video segment, so
+``segment_seconds`` (e.g. 30) buys finer time resolution at the cost of more requests.
 """
 
 from __future__ import annotations
@@ -197,6 +203,7 @@ def chunk_file(
     text_overlap_tokens: int | None = None,
     overlap_seconds: float = DEFAULT_OVERLAP_SECONDS,
     margin_seconds: float = DEFAULT_MARGIN_SECONDS,
+    segment_seconds: float | None = None,
     scratch: Path | None = None,
 ) -> list[Chunk]:
     """Cut one file into chunks that each fit ``model``'s per-request limits.
@@ -210,6 +217,9 @@ def chunk_file(
         text_overlap_tokens: Tokens shared by consecutive text chunks (default: see :func:`chunk_text`).
         overlap_seconds: Seconds shared by consecutive audio and video segments.
         margin_seconds: Seconds kept under the audio and video limits.
+        segment_seconds: Cut audio and video into segments of at most this many seconds even when the
+            file is within the model's limit (None: segments as long as the limit allows). A video
+            segment is sampled to at most 32 frames, so shorter segments see it more finely.
         scratch: Directory for the pieces cut from media and PDFs (held in memory when None); it must
             outlive the chunks.
 
@@ -243,8 +253,20 @@ def chunk_file(
         return numbered([(convert_image(path, mime_type, scratch=scratch), Position.whole())])
     if kind == "audio":
         return chunk_audio(
-            path, mime_type, model, overlap=overlap_seconds, margin=margin_seconds, scratch=scratch
+            path,
+            mime_type,
+            model,
+            overlap=overlap_seconds,
+            margin=margin_seconds,
+            scratch=scratch,
+            segment_seconds=segment_seconds,
         )
     return chunk_video(
-        path, mime_type, model, overlap=overlap_seconds, margin=margin_seconds, scratch=scratch
+        path,
+        mime_type,
+        model,
+        overlap=overlap_seconds,
+        margin=margin_seconds,
+        scratch=scratch,
+        segment_seconds=segment_seconds,
     )

@@ -39,6 +39,17 @@ def register(sub: Any) -> None:
         default=None,
         help="token budget of a text chunk (default: the model's limit)",
     )
+    parser.add_argument(
+        "--segment-seconds",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=(
+            "cut audio and video into segments of at most SECONDS (default: as long as the model allows, "
+            "120 s of video, 180 s of audio); at most 32 frames are sampled per video segment, so e.g. 30 "
+            "gives finer time resolution for more requests. A changed value re-indexes the media it affects"
+        ),
+    )
     parser.add_argument("--hidden", action="store_true", help="also index hidden files and folders")
     parser.add_argument(
         "--prune",
@@ -70,7 +81,12 @@ def cmd_index(args: argparse.Namespace) -> int:
             model, dimensions = args.model or DEFAULT_MODEL, args.dimensions or DEFAULT_DIMENSIONS
         emb = gv.Embedder(model=model, dimensions=dimensions, client=client, progress=False)  # type: ignore[arg-type]
         collection = store.collection(args.collection, embedder=emb)
-        indexer = Indexer(collection, max_text_tokens=args.max_tokens, include_hidden=args.hidden)
+        indexer = Indexer(
+            collection,
+            max_text_tokens=args.max_tokens,
+            segment_seconds=args.segment_seconds,
+            include_hidden=args.hidden,
+        )
         try:
             report = indexer.index(args.paths, prune=args.prune)
         except FileNotFoundError as exc:  # --prune under a path that is not there
