@@ -119,6 +119,8 @@ def item_hash(item: Item) -> str:
 def engine_url(url: str) -> str:
     """The SQLAlchemy URL to open for ``url``: plain ``postgresql://`` gets psycopg 3, and an embedded
     ``postgresql+embedded:///PATH`` starts (or joins) that embedded server (needs the pgvector plugin)."""
+    if url.rstrip(":/") == "postgresql+embedded":
+        url = "postgresql+embedded://"  # the embedded default, however its empty path was written
     scheme, sep, rest = url.partition("://")
     if not sep:
         raise ConfigurationError(
