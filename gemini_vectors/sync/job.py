@@ -168,7 +168,7 @@ class SyncJob:
             "adopted": adopted,
         }
 
-    def _check_job(self, rec: JobRecord) -> JobRecord:
+    def _check_job(self, rec: JobRecord, *, update: bool = True) -> JobRecord:
         if not self.source.is_named(rec.source_table):
             raise ConfigurationError(
                 f"sync job {self.job!r} reads table {rec.source_table!r}, "
@@ -176,6 +176,8 @@ class SyncJob:
                 f"follow that table): sync {self.source.qualified_name!r} into a collection of its own "
                 "(collection=, --collection)"
             )
+        if not update:
+            return rec  # a report (``--status``) changes nothing
         if self.store.url and rec.store_url != self.store.url:
             # The same store may go by several URLs, so this is no error; but a checkpoint taken in
             # another store must not let this one skip rows: the next pass starts from the first row.
@@ -196,10 +198,14 @@ class SyncJob:
             )
         return rec
 
-    def job_record(self) -> JobRecord | None:
-        """The job as recorded by an earlier sync, or None."""
+    def job_record(self, *, update: bool = True) -> JobRecord | None:
+        """The job as recorded by an earlier sync, or None.
+
+        Args:
+            update: Record a changed store URL or column list (a sync about to run); False for reports.
+        """
         rec = self.state.get_job(self.job)
-        return self._check_job(rec) if rec is not None else None
+        return self._check_job(rec, update=update) if rec is not None else None
 
     def ensure_job(self) -> JobRecord:
         """The job's record, created on first use with the alias ``collection -> collection``.

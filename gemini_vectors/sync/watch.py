@@ -525,7 +525,7 @@ class Watcher:
         """Queue depth, errors and throughput of the job."""
         v = self.v
         state = v.state
-        rec = v.job_record()
+        rec = v.job_record(update=False)
         depth = rows = retrying = 0
         oldest: float | None = None
         if state.is_postgres and state.exists():

@@ -495,3 +495,23 @@ def test_the_cli_refuses_to_take_over_a_collection_unless_told_to_adopt_it(
     assert "--adopt" in capsys.readouterr().err
     assert main([*args, "--adopt"]) == 0
     assert sorted(theirs.ids()) == ["0", "1", "n1"]
+
+
+def test_status_changes_nothing_in_the_job(
+    pg: Pg, schema: str, pg_conn: psycopg.Connection[Any], gemini_emulator: GeminiEmulator
+) -> None:
+    """A report with other columns or another store must not rewrite what the job reads or where it writes."""
+    pg_conn.execute(
+        sql.SQL("CREATE TABLE {} (id bigint PRIMARY KEY, body text, lang text)").format(
+            sql.Identifier(schema, "docs")
+        )
+    )
+    vec = vectorizer(pg, schema, gemini_emulator, "memory://" + uuid.uuid4().hex[:8])
+    vec.sync()
+    before = vec.state.get_job(vec.job)
+    other = Vectorizer(
+        pg.sqlalchemy_url, f"{schema}.docs", columns=["lang"], store="memory://elsewhere",
+        collection="docs", state_schema=schema, progress=False,
+    )  # fmt: skip
+    other.watcher().status()
+    assert vec.state.get_job(vec.job) == before
