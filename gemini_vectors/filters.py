@@ -209,6 +209,17 @@ def to_mongo(flt: Filter) -> dict[str, Any]:
 
 #: Metadata keys starting with this are kept for gemini-vectors' own use (content hashes, encodings).
 RESERVED_KEY_PREFIX = "__gv_"
+#: The one reserved key a caller may write: the text a record was embedded from, kept by the framework
+#: adapters (LangChain's ``page_content``, LlamaIndex's node text) beside the user's metadata, which may
+#: then use any other key. Its value is a str; every backend stores and returns it like any other key.
+TEXT_KEY = RESERVED_KEY_PREFIX + "text"
+WRITABLE_RESERVED_KEYS: frozenset[str] = frozenset({TEXT_KEY})
+
+
+def is_reserved_key(key: str) -> bool:
+    """Whether ``key`` is reserved for gemini-vectors' internals (so no caller may write it)."""
+    return key.startswith(RESERVED_KEY_PREFIX) and key not in WRITABLE_RESERVED_KEYS
+
 _INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -227,11 +238,13 @@ def validate_metadata(metadata: Mapping[str, Any], *, where: str = "metadata") -
             raise MetadataError(f"{where}: keys must be non-empty strings, got {key!r}")
         if key.startswith("$"):
             raise MetadataError(f"{where}: key {key!r} starts with '$', which filters read as an operator")
-        if key.startswith(RESERVED_KEY_PREFIX):
+        if is_reserved_key(key):
             raise MetadataError(
                 f"{where}: keys starting with {RESERVED_KEY_PREFIX!r} are reserved, got {key!r}"
             )
         value = raw.item() if isinstance(raw, np.generic) else raw  # np.int64(3) -> 3, np.str_ -> str
+        if key in WRITABLE_RESERVED_KEYS and not isinstance(value, str):
+            raise MetadataError(f"{where}: {key!r} holds a record's text, a str, not {type(raw).__name__}")
         if value is None:
             raise MetadataError(f"{where}: {key!r} is null; leave the key out instead")
         if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
@@ -271,6 +284,8 @@ def field_names(flt: Filter | None) -> set[str]:
 __all__ = [
     "OPERATORS",
     "RESERVED_KEY_PREFIX",
+    "TEXT_KEY",
+    "WRITABLE_RESERVED_KEYS",
     "And",
     "Comparison",
     "Filter",
@@ -280,6 +295,7 @@ __all__ = [
     "Or",
     "Scalar",
     "field_names",
+    "is_reserved_key",
     "matches",
     "parse_filter",
     "to_mongo",

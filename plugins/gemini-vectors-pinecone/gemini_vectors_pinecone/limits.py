@@ -15,7 +15,7 @@ from urllib.parse import quote, unquote
 
 import orjson
 from gemini_vectors.errors import ConfigurationError, MetadataError
-from gemini_vectors.filters import MetadataValue, validate_metadata
+from gemini_vectors.filters import MetadataValue, is_reserved_key, validate_metadata
 
 #: Longest record id and namespace name Pinecone accepts, in (ASCII) characters.
 MAX_ID_LENGTH = 512
@@ -133,7 +133,7 @@ def metadata_payload(
     where = f"metadata of record {_shown(record_id)}"
     out = validate_metadata(metadata, where=where)
     for key, value in out.items():
-        if key.startswith(RESERVED_PREFIX):
+        if is_reserved_key(key):
             raise MetadataError(
                 f"{where}: keys starting with {RESERVED_PREFIX!r} are reserved by gemini-vectors"
             )
@@ -166,7 +166,7 @@ def user_metadata(raw: Mapping[str, Any] | None) -> tuple[dict[str, MetadataValu
     content_hash = raw.get(CONTENT_HASH_KEY)
     out: dict[str, MetadataValue] = {}
     for key, value in raw.items():
-        if key.startswith(RESERVED_PREFIX):
+        if is_reserved_key(key):  # the content hash and the like; TEXT_KEY is returned as written
             continue
         if isinstance(value, int | float) and not isinstance(value, bool):
             out[key] = float(value)

@@ -29,7 +29,7 @@ import numpy as np
 from gemini_vectors.errors import ConfigurationError, SpecMismatchError, StoreError, WriteError
 from gemini_vectors.filters import Filter
 from gemini_vectors.redaction import redact_text
-from gemini_vectors.spec import EmbeddingSpec, TaskMechanism
+from gemini_vectors.spec import EmbeddingSpec, SpecMechanism
 from gemini_vectors.store import Match, Record, StoreCollection, Vector, VectorStore, as_vector
 from pinecone import Index, Pinecone
 from pinecone.errors.exceptions import (
@@ -101,7 +101,12 @@ def spec_from_tags(tags: dict[str, str] | None) -> EmbeddingSpec | None:
         raise ConfigurationError(
             f"index tag gv_dimensions={present['dimensions']!r} is not a number"
         ) from None
-    mechanisms: dict[str, TaskMechanism] = {"prefix": "prefix", "task_type": "task_type"}
+    # "external": a foreign spec (vectors of another framework's embedding, EmbeddingSpec.foreign)
+    mechanisms: dict[str, SpecMechanism] = {
+        "prefix": "prefix",
+        "task_type": "task_type",
+        "external": "external",
+    }
     mechanism = mechanisms.get(present["task_mechanism"])
     if mechanism is None:
         raise ConfigurationError(f"index tag gv_task_mechanism={present['task_mechanism']!r} is not known")
