@@ -23,8 +23,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,10 +52,6 @@ log = logging.getLogger(__name__)
 #: Rows per page when none is given: enough for 8 concurrent calls of 100 requests.
 DEFAULT_PAGE_SIZE = 800
 DEFAULT_MAX_ATTEMPTS = 5
-
-# passes of one job in this process, for state databases without advisory locks
-_LOCAL_PASS_LOCKS: dict[tuple[str, str], threading.Lock] = {}
-_LOCAL_PASS_LOCKS_GUARD = threading.Lock()
 
 
 class SyncJob:
@@ -218,6 +214,14 @@ class SyncJob:
         if rec is not None:
             return rec
         self.state.ensure()
+        # two first syncs at once (of this job or of two jobs naming one collection) take turns here
+        with self.state.exclusive("collection", self.collection_name, what="the creation of a sync job"):
+            return self._create_job()
+
+    def _create_job(self) -> JobRecord:
+        rec = self.job_record()
+        if rec is not None:
+            return rec
         others = [j for j in self.state.jobs_for_collection(self.collection_name) if j.job != self.job]
         if others:
             other = others[0]
@@ -228,11 +232,6 @@ class SyncJob:
                 f"{self.source.qualified_name!r} into a collection of its own (collection=, --collection)"
             )
         stored = self.store.stored_spec(self.collection_name)
-        if stored is not None:
-            # a first sync of this job in another process may have just made it (job record first)
-            raced = self.job_record()
-            if raced is not None:
-                return raced
         if stored is not None and not self.adopt:
             raise ConfigurationError(
                 f"collection {self.collection_name!r} already exists in {self.store.url} and no sync job "
@@ -335,41 +334,9 @@ class SyncJob:
 
     # -- one pass at a time ---------------------------------------------------------------------------
 
-    @contextmanager
-    def pass_lock(self, target: str) -> Iterator[None]:
-        """Hold the job's pass lock for ``target``: a concurrent pass waits here until this one ends."""
-        if not self.state.is_postgres:
-            with _LOCAL_PASS_LOCKS_GUARD:
-                lock = _LOCAL_PASS_LOCKS.setdefault((self.state_key, target), threading.Lock())
-            if not lock.acquire(blocking=False):
-                log.warning("sync job %r: waiting for this process's pass into %r", self.job, target)
-                lock.acquire()
-            try:
-                yield
-            finally:
-                lock.release()
-            return
-        import sqlalchemy as sa
-
-        from gemini_vectors.sync.state import lock_key
-
-        key = lock_key("pass", self.job, target)
-        with self.state.engine.connect() as conn:
-            got = conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar_one()
-            if not got:
-                log.warning("sync job %r: another pass into %r is running; waiting for it", self.job, target)
-                conn.execute(sa.select(sa.func.pg_advisory_lock(key)))
-            conn.commit()  # the lock is the session's: no transaction stays open while the pass runs
-            try:
-                yield
-            finally:
-                conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
-                conn.commit()
-
-    @property
-    def state_key(self) -> str:
-        """The state database and schema, as a key for in-process locks."""
-        return f"{self.state.engine.url!r}/{self.state.schema or ''}/{self.job}"
+    def pass_lock(self, target: str) -> AbstractContextManager[None]:
+        """Hold the job's pass lock for ``target``: a concurrent pass waits until this one ends."""
+        return self.state.exclusive("pass", self.job, target, what=f"the pass of sync job {self.job!r}")
 
     # -- the pass -------------------------------------------------------------------------------------
 

@@ -475,14 +475,35 @@ def drop_previous(vectorizer: SyncJob) -> str | None:
     if rec.previous_physical:
         earlier.append(rec.previous_physical)
     dropped: list[str] = []
+    adopted = bool(rec.config.get("adopted", False))
     for name in dict.fromkeys(earlier):
         if name in (rec.physical, unfinished):
             continue
-        if vectorizer.store.stored_spec(name) is not None:
-            vectorizer.store.drop_collection(name)
-            dropped.append(name)
+        if vectorizer.store.stored_spec(name) is None:
+            continue
+        if adopted and name == rec.collection:
+            # not the job's to drop (guarantee 2): only the records it wrote there go
+            removed = _remove_own_records(vectorizer, name)
+            log.info("kept adopted collection %s; removed the job's %d records from it", name, removed)
+            continue
+        vectorizer.store.drop_collection(name)
+        dropped.append(name)
     state.forget_previous(vectorizer.job)
     return ", ".join(dropped) or None
+
+
+def _remove_own_records(vectorizer: SyncJob, name: str) -> int:
+    """Delete the records the job stamped in collection ``name`` (which it adopted); returns how many."""
+    own = vectorizer.ownership()
+    backend = vectorizer.store.open_collection(name)
+    ids = list(backend.iter_ids(1000))
+    doomed: list[str] = []
+    for start in range(0, len(ids), 1000):
+        stored = backend.content_hashes(ids[start : start + 1000])
+        doomed.extend(i for i, h in stored.items() if own.is_stamped(h))
+    for start in range(0, len(doomed), 1000):
+        backend.delete(ids=doomed[start : start + 1000])
+    return len(doomed)
 
 
 def abort_reembed(vectorizer: SyncJob) -> str | None:

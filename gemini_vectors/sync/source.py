@@ -466,7 +466,9 @@ class SourceTable:
             ids: Record ids.
             conn: Read in this connection's transaction.
             lock: Take a share lock on the rows (``FOR SHARE``) until ``conn``'s transaction ends, so no
-                writer can change or delete them meanwhile; ``conn`` is then required.
+                writer can change or delete them meanwhile; ``conn`` is then required. Rows a writer holds
+                are skipped, not waited for (``SKIP LOCKED``): waiting could deadlock with the application's
+                own transactions, and a row being written will be queued or read again anyway.
         """
         keys = self._keys(ids)
         if not keys:
@@ -476,7 +478,7 @@ class SourceTable:
             if conn is None:
                 raise ValueError("fetch(lock=True) needs the connection whose transaction holds the lock")
             if self.engine.dialect.name != "sqlite":  # SQLite has one writer at a time anyway
-                query = query.with_for_update(read=True)
+                query = query.with_for_update(read=True, skip_locked=True)
         if conn is not None:
             rows = conn.execute(query).mappings().all()
         else:
@@ -484,15 +486,17 @@ class SourceTable:
                 rows = own.execute(query).mappings().all()
         return [self.to_row(r) for r in rows]
 
-    def missing(self, ids: Sequence[str]) -> list[str]:
+    def missing(self, ids: Sequence[str], conn: sa.Connection | None = None) -> list[str]:
         """The record ids among ``ids`` that have no row (or are not ids of this table at all)."""
         keys = self._keys(ids)
         present: set[Any] = set()
         if keys:
-            with self.engine.connect() as conn:
-                present = set(
-                    conn.execute(sa.select(self.id_col).where(self.id_col.in_(list(keys)))).scalars()
-                )
+            query = sa.select(self.id_col).where(self.id_col.in_(list(keys)))
+            if conn is not None:
+                present = set(conn.execute(query).scalars())
+            else:
+                with self.engine.connect() as own:
+                    present = set(own.execute(query).scalars())
         found = {keys[k] for k in present if k in keys}
         return [i for i in ids if i not in found]
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,6 +38,8 @@ import sqlalchemy as sa
 from gemini_vectors.errors import ConfigurationError, StoreError
 from gemini_vectors.redaction import redact_url
 from gemini_vectors.spec import EmbeddingSpec
+
+log = logging.getLogger(__name__)
 
 PREFIX = "gemini_vectors_"
 _NAME = 200
@@ -237,6 +241,11 @@ def lock_key(*parts: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+# exclusive sections in this process, for state databases without advisory locks
+_LOCAL_LOCKS: dict[str, threading.Lock] = {}
+_LOCAL_LOCKS_GUARD = threading.Lock()
+
+
 class SyncState:
     """The state tables of one database and schema, and the operations on them.
 
@@ -308,6 +317,38 @@ class SyncState:
             assert raw is not None
             name = sql.Identifier(self.schema, errors.name) if self.schema else sql.Identifier(errors.name)
             raw.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN row_id TYPE text").format(name))
+
+    @contextmanager
+    def exclusive(self, *parts: str, what: str = "") -> Iterator[None]:
+        """Hold a lock named by ``parts`` across processes and machines until the block ends.
+
+        On PostgreSQL a session advisory lock held by a connection of its own, with no transaction left
+        open, so a process that is killed lets go at once. Elsewhere a lock of this process only (the
+        watch queue, the one multi-machine mode, needs PostgreSQL anyway). A second holder waits.
+        """
+        if not self.is_postgres:
+            name = f"{self.engine.url!r}/{self.schema or ''}/" + "/".join(parts)
+            with _LOCAL_LOCKS_GUARD:
+                lock = _LOCAL_LOCKS.setdefault(name, threading.Lock())
+            if not lock.acquire(blocking=False):
+                log.warning("waiting for %s in this process", what or "/".join(parts))
+                lock.acquire()
+            try:
+                yield
+            finally:
+                lock.release()
+            return
+        key = lock_key(*parts)
+        with self.engine.connect() as conn:
+            if not conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar_one():
+                log.warning("waiting for %s, held by another process", what or "/".join(parts))
+                conn.execute(sa.select(sa.func.pg_advisory_lock(key)))
+            conn.commit()  # the lock is the session's: no transaction stays open meanwhile
+            try:
+                yield
+            finally:
+                conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+                conn.commit()
 
     @contextmanager
     def begin(self) -> Iterator[sa.Connection]:

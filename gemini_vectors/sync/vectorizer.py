@@ -141,6 +141,16 @@ class Vectorizer(SyncJob):
             SpecMismatchError: the embedder's spec differs from the one the job's vectors have.
         """
         rec = self.ensure_job()
+        while True:
+            with self.pass_lock(rec.physical):
+                now = self.job_record() or rec
+                if now.physical != rec.physical:  # a re-embed switched meanwhile: lock the new one
+                    rec = now
+                    continue
+                return self._sync_locked(now, full=full)
+
+    def _sync_locked(self, rec: JobRecord, *, full: bool) -> SyncSummary:
+        """:meth:`sync`, holding the pass lock (so no other pass can write while the spec may change)."""
         if self._embedder is not None and self._embedder.spec != rec.spec:
             if not self._holds_vectors(rec):
                 # Nothing was ever stored under the recorded spec (a first sync that failed, say): the
@@ -153,12 +163,12 @@ class Vectorizer(SyncJob):
                 if self.store.stored_spec(rec.physical) is not None:
                     self.store.drop_collection(rec.physical)
                 self.state.reset_spec(self.job, self._embedder.spec)
-                rec = self.ensure_job()
+                rec = self.job_record() or rec
             else:
                 # after a re-embed the alias names the new spec; an explicit old embedder is a mistake
                 raise SpecMismatchError(rec.collection, rec.spec, self._embedder.spec)
         coll = self.open(rec.physical, rec.spec)
-        return self.run_pass(coll, rec.physical, restart=full)
+        return self._run_pass(coll, rec.physical, restart=full, worker="")
 
     def _holds_vectors(self, rec: JobRecord) -> bool:
         """Whether the job's vectors exist anywhere (so its spec can no longer change without a re-embed)."""

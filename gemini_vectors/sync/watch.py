@@ -48,6 +48,7 @@ from gemini_vectors.arguments import check_count
 from gemini_vectors.errors import ConfigurationError, EmbeddingError, RequestRejectedError, StoreError
 from gemini_vectors.sync.state import ErrorRecord, LogCounts, Progress, lock_key, utcnow
 from gemini_vectors.sync.summary import PageResult, SyncSummary, worker_name
+from gemini_vectors.sync.writer import row_lock_namespace
 
 if TYPE_CHECKING:
     from psycopg import sql
@@ -151,7 +152,7 @@ class Watcher:
         self.batch_size = check_count(batch_size, "batch_size", error=ConfigurationError)
         self.poll_interval = poll_interval
         self.backoff = backoff
-        self._ns = int.from_bytes(hashlib.sha256(vectorizer.job.encode()).digest()[:4], "big", signed=True)
+        self._ns = row_lock_namespace(vectorizer.job)
         self._collections: dict[tuple[str, EmbeddingSpec], Collection] = {}
         self._lock = threading.Lock()
 
@@ -422,6 +423,14 @@ class Watcher:
         ]
         for start in range(0, len(done), 1000):
             conn.execute(q.delete().where(q.c.id.in_(done[start : start + 1000])))
+        # a moved row is taken again soon (not at once: an application transaction may be holding it)
+        again = [eid for rid, es in entries.items() if rid in res.moved for eid, _ in es]
+        if again:
+            conn.execute(
+                q.update()
+                .where(q.c.id.in_(again))
+                .values(available_at=sa.func.now() + sa.func.make_interval(0, 0, 0, 0, 0, 0, 0.5))
+            )
         ok_rows = [rid for rid in entries if rid not in res.failures and rid not in res.moved]
         state.clear_errors(self.job, ok_rows, conn)
         given_up: dict[str, tuple[str | None, str]] = {}

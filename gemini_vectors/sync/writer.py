@@ -53,6 +53,15 @@ DEFAULT_ROUNDS = 3
 _TAG_SEP = "@"
 
 
+def row_lock_namespace(job: str) -> int:
+    """The first key of the per-row advisory locks of ``job`` (the second is ``hashtext(row id)``).
+
+    Watch workers hold these for the rows of their batch; the write path takes them before it deletes a
+    vector, so a row inserted again meanwhile cannot lose the vector a worker just stored for it.
+    """
+    return int.from_bytes(hashlib.sha256(job.encode()).digest()[:4], "big", signed=True)
+
+
 @dataclass(frozen=True)
 class Ownership:
     """Which records of a collection a sync job owns, and the stamp it puts on the ones it writes.
@@ -162,7 +171,10 @@ class RowWriter:
         pending = list(rows)
         missing = list(gone)
         first = True
-        for _ in range(self.rounds):
+        # A watch worker's share locks last until it commits: it must not embed again while holding them
+        # (the application's writers would wait for the API), so its moved rows go back to the queue.
+        rounds = 1 if conn is not None else self.rounds
+        for _ in range(rounds):
             writes, clears = self._plan(pending, coll, res, hold_exhausted=hold_exhausted and first)
             self._embed(writes, coll, computed, res)
             moved = self._commit(writes, clears, missing, coll, res, conn)
@@ -297,12 +309,19 @@ class RowWriter:
         moved: list[SourceRow] = []
         with self._transaction(conn) as tx:
             fresh = {r.id: r for r in self.source.fetch(ids, conn=tx, lock=True)}
+            absent = set(self.source.missing([i for i in ids if i not in fresh], conn=tx))
+            # rows that exist but came back locked are being written right now: their writer's trigger
+            # (or the next pass) brings them; nothing is stored for them here
+            busy = {i for i in ids if i not in fresh and i not in absent}
+            res.moved.update(busy)
             records: list[Record] = []
             doomed: list[str] = []
             embedded: list[str] = []
             refreshed: list[str] = []  # unchanged content, new metadata or stamp: no embedding
             for w in writes:
                 now = fresh.get(w.row.id)
+                if w.row.id in busy:
+                    continue
                 if now is None:
                     doomed.append(w.row.id)
                 elif now.version != w.row.version:
@@ -314,11 +333,15 @@ class RowWriter:
                     (embedded if w.embed else refreshed).append(now.id)
             for r in clears:
                 now = fresh.get(r.id)
+                if r.id in busy:
+                    continue
                 if now is not None and now.version != r.version:
                     moved.append(now)
                 else:
                     doomed.append(r.id)
             for rid in missing:
+                if rid in busy:
+                    continue
                 if rid in fresh:
                     moved.append(fresh[rid])  # back again: embed it like any row
                 else:
@@ -327,11 +350,37 @@ class RowWriter:
                 # one lock order for every writer, so two writers of one store never deadlock
                 records.sort(key=lambda rec: rec.id)
                 coll.upsert_vectors(records)
-            res.deleted += self._delete_owned(coll.backend, doomed)
+            res.deleted += self._delete_gone(tx, coll.backend, doomed)
         res.embedded += len(embedded)
         res.unchanged += len(refreshed)
         res.stored_ok.extend(r.id for r in records)
         return moved
+
+    def _delete_gone(self, tx: sa.Connection, backend: StoreCollection, ids: Sequence[str]) -> int:
+        """Delete the vectors of rows that are gone, holding the rows' advisory locks meanwhile.
+
+        A row that does not exist cannot be share-locked, so an INSERT of the same id could race the
+        delete: a watch worker would store the new row's vector and the delete would then remove it. The
+        workers hold the per-row advisory lock for their whole batch; taking it here (skipping rows a
+        worker holds: it deals with them) orders the two. Until this transaction commits, a worker that
+        wants the row waits, and finds no vector when it may go on.
+        """
+        if not ids:
+            return 0
+        if self.source.engine.dialect.name == "postgresql":
+            import sqlalchemy as sa
+
+            got = list(
+                tx.execute(
+                    sa.text(
+                        "SELECT r FROM unnest(CAST(:ids AS text[])) AS r "
+                        "WHERE pg_try_advisory_xact_lock(:ns, hashtext(r))"
+                    ),
+                    {"ids": list(ids), "ns": row_lock_namespace(self.job)},
+                ).scalars()
+            )
+            ids = self.source.missing(got, conn=tx)  # still gone, now that nobody can be on them
+        return self._delete_owned(backend, ids)
 
     def _delete_owned(self, backend: StoreCollection, ids: Sequence[str]) -> int:
         """Delete the records among ``ids`` that exist and that the job owns; returns how many."""
@@ -408,11 +457,10 @@ class RowWriter:
         if dry_run:
             return len(doomed)
         # deleted after the listing, so no store pages while its ids change under the cursor; a row
-        # inserted again meanwhile is checked once more right before its vector goes
+        # inserted again meanwhile is checked once more, under its row lock, right before its vector goes
         deleted = 0
         for start in range(0, len(doomed), 1000):
-            chunk = doomed[start : start + 1000]
-            still = set(self.source.missing(chunk))
-            deleted += self._delete_owned(backend, [i for i in chunk if i in still])
+            with self.source.engine.begin() as tx:
+                deleted += self._delete_gone(tx, backend, doomed[start : start + 1000])
         return deleted
 

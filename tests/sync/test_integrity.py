@@ -515,3 +515,94 @@ def test_status_changes_nothing_in_the_job(
     )  # fmt: skip
     other.watcher().status()
     assert vec.state.get_job(vec.job) == before
+
+
+# -- found by the audit of the new write path -----------------------------------------------------------
+
+
+def test_a_reembed_of_an_adopted_collection_never_drops_it(
+    pg: Pg, schema: str, pg_conn: psycopg.Connection[Any], gemini_emulator: GeminiEmulator
+) -> None:
+    """drop_previous dropped the whole adopted collection, records the job never wrote included."""
+    create_docs(pg_conn, schema, 3)
+    store = gv.connect("memory://" + uuid.uuid4().hex[:8])
+    theirs = store.collection("docs", embedder=fast_embedder(gemini_emulator))
+    theirs.add(["a note", "another"], ids=["f1", "f2"])
+    vec = vectorizer(pg, schema, gemini_emulator, store, adopt=True)
+    vec.sync()
+    summary = vec.reembed("gemini-embedding-2", 256, drop_old=True)
+    assert summary.switched and summary.dropped is None
+    assert sorted(store.open_collection("docs").iter_ids()) == ["f1", "f2"]  # only the job's rows went
+    assert vec.collection().count() == 3
+
+
+def test_a_spec_change_waits_for_the_running_first_pass_and_is_then_refused(
+    pg: Pg, schema: str, pg_conn: psycopg.Connection[Any], gemini_emulator: GeminiEmulator
+) -> None:
+    """A second sync with another size dropped the collection under a first pass that was still embedding."""
+    create_docs(pg_conn, schema, 20)
+    store = gv.connect("memory://" + uuid.uuid4().hex[:8])
+    first = vectorizer(pg, schema, gemini_emulator, store)
+    gemini_emulator.faults.latency = 0.5
+    outcome: list[Any] = []
+    running = threading.Thread(target=lambda: outcome.append(first.sync()))
+    running.start()
+    time.sleep(0.2)  # the first pass is embedding now
+    other = vectorizer(pg, schema, gemini_emulator, store, embedder=fast_embedder(gemini_emulator, dims=256))
+    with pytest.raises(gv.SpecMismatchError):
+        other.sync()
+    running.join()
+    assert outcome[0].embedded == 20
+    assert first.collection().spec.dimensions == DIMS and first.collection().count() == 20
+
+
+def test_two_new_jobs_naming_one_collection_at_once_cannot_both_have_it(
+    pg: Pg, schema: str, pg_conn: psycopg.Connection[Any], gemini_emulator: GeminiEmulator
+) -> None:
+    """N1 under concurrency: two first syncs of two tables into one collection were both recorded."""
+    create_docs(pg_conn, schema, 10)
+    create_docs(pg_conn, schema, 10, table="other")
+    store = gv.connect("memory://" + uuid.uuid4().hex[:8])
+    gemini_emulator.faults.latency = 0.05
+    results: list[Any] = []
+    barrier = threading.Barrier(2)
+
+    def first_sync(table: str, name: str) -> None:
+        vec = vectorizer(pg, schema, gemini_emulator, store, table=table, collection="shared", name=name)
+        barrier.wait()
+        try:
+            results.append(vec.sync())
+        except ConfigurationError as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=first_sync, args=a) for a in (("docs", "a"), ("other", "b"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(type(r).__name__ for r in results) == ["ConfigurationError", "SyncSummary"], results
+    assert store.open_collection("shared").count() == 10
+
+
+def test_a_pass_neither_waits_for_nor_deadlocks_with_an_application_transaction(
+    pg: Pg, schema: str, pg_conn: psycopg.Connection[Any], gemini_emulator: GeminiEmulator
+) -> None:
+    """The write path's FOR SHARE waited on rows the application held, and could deadlock with it."""
+    create_docs(pg_conn, schema, 20)
+    vec = vectorizer(pg, schema, gemini_emulator, "memory://" + uuid.uuid4().hex[:8])
+    vec.sync()
+    docs = sql.Identifier(schema, "docs")
+    pg_conn.execute(sql.SQL("UPDATE {} SET body = body || ' changed'").format(docs))
+    with psycopg.connect(pg.url) as app:  # one transaction, held open while the pass runs
+        app.execute(sql.SQL("UPDATE {} SET body = %s WHERE id = 15").format(docs), [text_of(15, 7)])
+        done = threading.Event()
+        outcome: list[Any] = []
+        running = threading.Thread(target=lambda: (outcome.append(vec.sync(full=True)), done.set()))
+        running.start()
+        assert done.wait(60), "the pass waited for the application's transaction"
+        app.execute(sql.SQL("UPDATE {} SET body = %s WHERE id = 3").format(docs), [text_of(3, 7)])
+        app.commit()
+    running.join()
+    assert outcome[0].embedded == 19 and outcome[0].moved == 1  # row 15 was being written: left to it
+    vec.sync()
+    assert_vectors_match_rows(pg_conn, schema, vec, gemini_emulator)
