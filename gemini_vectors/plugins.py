@@ -45,6 +45,16 @@ KNOWN_DISTRIBUTIONS: dict[str, str] = {
     "weaviates": "gemini-vectors-weaviate",
     "weaviate+cloud": "gemini-vectors-weaviate",
     "pinecone": "gemini-vectors-pinecone",
+    "qdrant": "gemini-vectors-qdrant",
+    "qdrants": "gemini-vectors-qdrant",
+    "qdrant+local": "gemini-vectors-qdrant",
+    "qdrant+memory": "gemini-vectors-qdrant",
+    "chroma": "gemini-vectors-chroma",
+    "chroma+http": "gemini-vectors-chroma",
+    "chroma+https": "gemini-vectors-chroma",
+    "milvus": "gemini-vectors-milvus",
+    "milvuss": "gemini-vectors-milvus",
+    "milvus+lite": "gemini-vectors-milvus",
 }
 
 #: What ``connect()`` with no URL opens: the embedded Postgres of the pgvector plugin.

@@ -1,0 +1,230 @@
+"""``qdrant://``, ``qdrants://``, ``qdrant+local://`` and ``qdrant+memory://`` URLs, and their clients.
+
+* ``qdrant://HOST[:PORT][?grpc=true&grpc_port=N&prefix=P]``: a Qdrant server over plain HTTP (REST port,
+  default 6333), or over gRPC (default port 6334) with ``grpc=true``;
+* ``qdrants://HOST[:PORT][?...]``: the same over TLS (Qdrant Cloud, default port 6333), with the API key
+  from ``QDRANT_API_KEY`` (or the ``api_key=`` option);
+* ``qdrant+local:///abs/path``: qdrant-client's local mode, persisted in that directory;
+* ``qdrant+memory://[NAME]``: local mode in memory; a NAME shares one store within the process.
+
+Local mode allows one client per directory, so every ``connect()`` of one path in a process shares one
+client (counted, closed with the last store). A key, a password or a token in the URL is refused: it
+would end up in logs and shell histories.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from gemini_vectors.errors import ConfigurationError
+from gemini_vectors.redaction import is_secret_parameter
+
+API_KEY_ENV = "QDRANT_API_KEY"
+SCHEMES = ("qdrant", "qdrants", "qdrant+local", "qdrant+memory")
+SERVER_PARAMETERS = ("grpc", "grpc_port", "prefix")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a Qdrant answers, parsed from a URL."""
+
+    scheme: str
+    host: str = ""
+    port: int = 6333
+    grpc: bool = False
+    grpc_port: int = 6334
+    prefix: str | None = None
+    path: str | None = None  # qdrant+local
+    memory_name: str = ""  # qdrant+memory
+
+    @property
+    def local(self) -> bool:
+        """Whether this is qdrant-client's local mode (in process, no server)."""
+        return self.scheme in ("qdrant+local", "qdrant+memory")
+
+    @property
+    def secure(self) -> bool:
+        """Whether requests go over TLS."""
+        return self.scheme == "qdrants"
+
+    @property
+    def safe_url(self) -> str:
+        """The URL in a normal form, without anything secret (it never holds any)."""
+        if self.scheme == "qdrant+local":
+            return f"qdrant+local://{self.path}"
+        if self.scheme == "qdrant+memory":
+            return f"qdrant+memory://{self.memory_name}"
+        params = []
+        if self.grpc:
+            params.append(f"grpc=true&grpc_port={self.grpc_port}")
+        if self.prefix:
+            params.append(f"prefix={self.prefix}")
+        query = "?" + "&".join(params) if params else ""
+        return f"{self.scheme}://{self.host}:{self.port}{query}"
+
+
+def _port(value: Any, what: str) -> int:
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{what} must be a port number, not {value!r}") from None
+    if not 0 < port < 65536:
+        raise ConfigurationError(f"{what} must be between 1 and 65535, not {port}")
+    return port
+
+
+def _flag(value: Any, what: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigurationError(f"{what} takes true or false, not {value!r}")
+
+
+def parse_url(url: str) -> Endpoint:
+    """Parse a Qdrant URL (see the module docstring).
+
+    Raises:
+        ConfigurationError: unknown scheme or parameter, a missing host, a relative path, a bad port, or a
+            secret in the URL (the API key belongs in ``QDRANT_API_KEY``).
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigurationError(f"not a Qdrant URL: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in SCHEMES:
+        raise ConfigurationError(f"unsupported scheme {parts.scheme!r}; use one of {', '.join(SCHEMES)}")
+    if parts.username or parts.password:
+        raise ConfigurationError(
+            f"credentials do not go into a {scheme}:// URL; set {API_KEY_ENV} or pass api_key=..."
+        )
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    secrets = sorted(k for k in params if is_secret_parameter(k))
+    if secrets:
+        raise ConfigurationError(
+            f"an API key does not go into a {scheme}:// URL (found {', '.join(secrets)}); set "
+            f"{API_KEY_ENV} or pass api_key=..."
+        )
+    if scheme == "qdrant+local":
+        path = unquote(parts.path)
+        if parts.netloc or not path.startswith("/") or params:
+            raise ConfigurationError(
+                "qdrant+local:// takes an absolute directory and no parameters, e.g. qdrant+local:///var/qdrant"
+            )
+        return Endpoint(scheme, path=os.path.normpath(path))
+    if scheme == "qdrant+memory":
+        if params or parts.path.strip("/"):
+            raise ConfigurationError(
+                "qdrant+memory:// takes an optional name only, e.g. qdrant+memory://test"
+            )
+        return Endpoint(scheme, memory_name=parts.netloc)
+    host = parts.hostname
+    if not host:
+        raise ConfigurationError(f"a {scheme}:// URL needs a host, e.g. {scheme}://localhost:6333")
+    if parts.path.strip("/"):
+        raise ConfigurationError(
+            f"a {scheme}:// URL names a server only; a path prefix goes in ?prefix=..., not {parts.path!r}"
+        )
+    unknown = sorted(set(params) - set(SERVER_PARAMETERS))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown parameter(s) {', '.join(unknown)} in a {scheme}:// URL; "
+            f"known: {', '.join(SERVER_PARAMETERS)}"
+        )
+    grpc = _flag(params.get("grpc", "false"), "grpc")
+    grpc_port = _port(params.get("grpc_port", 6334), "grpc_port")
+    return Endpoint(
+        scheme,
+        host=host,
+        port=_port(port if port is not None else 6333, "the port"),
+        grpc=grpc,
+        grpc_port=grpc_port,
+        prefix=params.get("prefix") or None,
+    )
+
+
+def api_key_for(endpoint: Endpoint, option: str | None) -> str | None:
+    """The API key: the option when given, else ``QDRANT_API_KEY`` for ``qdrants://`` (never in clear)."""
+    if option is not None:
+        return option or None
+    if endpoint.secure:
+        return os.environ.get(API_KEY_ENV) or None
+    return None
+
+
+class SharedLocalClient:
+    """One local-mode client shared by every store of one path (or memory name) in the process."""
+
+    def __init__(self, key: tuple[str, str], client: Any) -> None:
+        self.key = key
+        self.client = client
+        self.users = 0
+        # local mode is plain Python over dicts (and sqlite when persisted): one caller at a time
+        self.lock = threading.RLock()
+
+
+_shared: dict[tuple[str, str], SharedLocalClient] = {}
+_shared_lock = threading.Lock()
+
+
+def acquire_local(endpoint: Endpoint) -> SharedLocalClient:
+    """The shared local-mode client of ``endpoint``, opened on first use."""
+    from qdrant_client import QdrantClient
+
+    key = (endpoint.scheme, endpoint.path or endpoint.memory_name)
+    with _shared_lock:
+        shared = _shared.get(key)
+        if shared is None:
+            if endpoint.scheme == "qdrant+local":
+                assert endpoint.path is not None
+                os.makedirs(endpoint.path, exist_ok=True)
+                client = QdrantClient(path=endpoint.path, force_disable_check_same_thread=True)
+            else:
+                client = QdrantClient(location=":memory:", force_disable_check_same_thread=True)
+            shared = SharedLocalClient(key, client)
+            if endpoint.scheme == "qdrant+local" or endpoint.memory_name:
+                _shared[key] = shared
+        shared.users += 1
+        return shared
+
+
+def release_local(shared: SharedLocalClient) -> None:
+    """Give back a shared client; the last user closes it."""
+    with _shared_lock:
+        shared.users -= 1
+        if shared.users > 0:
+            return
+        if shared.key[0] == "qdrant+memory" and shared.key[1]:
+            return  # a named in-memory store lives as long as the process (as memory://NAME does)
+        _shared.pop(shared.key, None)
+    shared.client.close()
+
+
+def open_server_client(
+    endpoint: Endpoint, *, api_key: str | None, timeout: float | None, **client_options: Any
+) -> Any:
+    """A ``QdrantClient`` for a server endpoint (the caller closes it)."""
+    from qdrant_client import QdrantClient
+
+    return QdrantClient(
+        host=endpoint.host,
+        port=endpoint.port,
+        grpc_port=endpoint.grpc_port,
+        prefer_grpc=endpoint.grpc,
+        https=endpoint.secure,
+        api_key=api_key,
+        prefix=endpoint.prefix,
+        timeout=int(timeout) if timeout is not None else None,
+        **client_options,
+    )

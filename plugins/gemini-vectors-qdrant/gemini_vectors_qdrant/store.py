@@ -1,0 +1,762 @@
+"""``QdrantStore``: gemini-vectors collections as Qdrant collections, on qdrant-client.
+
+Layout of one collection (see :mod:`.naming` for the names and :mod:`.storage` for the plans):
+
+* one Qdrant collection per gemini-vectors collection, with one unnamed dense vector (cosine distance)
+  stored as the plan planned from the spec says (float32, float16, or int8/binary quantization with
+  rescoring);
+* the embedding spec, the user's collection name and the storage plan live in the collection's
+  **metadata** (``{"gemini_vectors": {...}}``), written in the request that creates the collection, so
+  there is no moment when the collection exists without its spec. It is read back and compared on every
+  open, and again before every write (:class:`~gemini_vectors.errors.SpecMismatchError` before anything
+  is sent);
+* a point per record: its id the UUIDv5 of the record id, its payload the user's metadata under its own
+  keys plus ``__gv_id`` (the record id), ``__gv_content_hash`` and ``__gv_keys`` (the keys it has);
+* on a server, a payload index for each key the first time a filter names it (``keyword``, ``bool`` or
+  ``float`` from the filter's value), and for ``__gv_keys`` from the start.
+
+Writes go in batches of at most ``batch_size`` points and ``max_batch_bytes`` (Qdrant's request limit is
+32 MB by default; 256 points is the top of the batch size Qdrant's bulk-upload guide recommends).
+Transient failures (429, 5xx, dropped connections, gRPC UNAVAILABLE...) are retried with backoff; a batch
+the server rejects is split in halves until the records it rejects are found, and those raise one
+:class:`~gemini_vectors.errors.WriteError` naming them, after everything else was written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+from gemini_vectors.errors import (
+    ArgumentError,
+    CollectionNotFoundError,
+    ConfigurationError,
+    MetadataError,
+    SpecMismatchError,
+    StoreError,
+    WriteError,
+)
+from gemini_vectors.filters import Filter, MetadataValue, validate_metadata
+from gemini_vectors.redaction import redact_text
+from gemini_vectors.spec import EmbeddingSpec
+from gemini_vectors.store import Match, Record, StoreCollection, Vector, VectorStore, as_vector
+
+from .connection import SharedLocalClient
+from .filters import as_filter, index_hints, translate
+from .naming import (
+    HASH_KEY,
+    ID_KEY,
+    INTERNAL_KEYS,
+    KEYS_KEY,
+    MAX_QDRANT_NAME,
+    check_prefix,
+    escape_name,
+    point_id,
+)
+from .storage import Plan, plan_for, quantization_config, search_params, vectors_config
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: The key of the collection metadata that holds what gemini-vectors records.
+METADATA_KEY = "gemini_vectors"
+METADATA_FORMAT = 1
+#: Points per upsert request (Qdrant's bulk-upload guide: 64-256 points a batch).
+DEFAULT_BATCH_SIZE = 256
+#: Bytes per upsert request: half of the server's default ``service.max_request_size_mb`` (32 MB).
+DEFAULT_MAX_BATCH_BYTES = 16 * 1024 * 1024
+#: Ids per retrieve or delete request.
+ID_CHUNK = 1000
+#: HTTP answers worth retrying: rate limited, or the server (or a proxy before it) is in trouble.
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+TRANSIENT_GRPC = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "ABORTED"})
+#: A float32 in the JSON of a request: at most ~16 characters and a separator (a bound, for batching).
+BYTES_PER_DIMENSION = 18
+
+
+def _status(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _grpc_code(exc: BaseException) -> str | None:
+    code = getattr(exc, "code", None)
+    if callable(code):
+        try:
+            value = code()
+        except Exception:
+            return None
+        return str(getattr(value, "name", value))
+    return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed call is worth repeating as it is (rate limit, overload, a dropped connection)."""
+    from qdrant_client.http.exceptions import ResponseHandlingException
+
+    if isinstance(exc, ResponseHandlingException):
+        return True  # the request did not get an answer: connection refused, reset, timed out
+    status = _status(exc)
+    if status is not None:
+        return status in TRANSIENT_STATUS
+    return _grpc_code(exc) in TRANSIENT_GRPC
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """Whether a failed call says the collection does not exist (server 404, gRPC, local mode)."""
+    if _status(exc) == 404 or _grpc_code(exc) == "NOT_FOUND":
+        return True
+    return isinstance(exc, ValueError | KeyError) and "not found" in str(exc).lower()
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    headers = getattr(exc, "headers", None)
+    if headers is None:
+        return None
+    try:
+        value = headers.get("retry-after")
+        return float(value) if value is not None else None
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _record_metadata(name: str, spec: EmbeddingSpec, plan: Plan) -> dict[str, Any]:
+    return {METADATA_KEY: {"format": METADATA_FORMAT, "name": name, "spec": spec.to_dict(), "storage": plan}}
+
+
+def _parse_metadata(metadata: Mapping[str, Any] | None) -> tuple[str, EmbeddingSpec, str] | None:
+    """``(name, spec, plan)`` from a collection's metadata, or None if gemini-vectors did not make it."""
+    entry = (metadata or {}).get(METADATA_KEY)
+    if not isinstance(entry, Mapping):
+        return None
+    try:
+        return (
+            str(entry["name"]),
+            EmbeddingSpec.from_dict(entry["spec"]),
+            str(entry.get("storage", "float32")),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _decode_payload(
+    payload: Mapping[str, Any] | None,
+) -> tuple[str | None, dict[str, MetadataValue], str | None]:
+    payload = payload or {}
+    meta: dict[str, MetadataValue] = {}
+    for key, value in payload.items():
+        if key in INTERNAL_KEYS or value is None:
+            continue
+        meta[key] = [str(v) for v in value] if isinstance(value, list) else value
+    record_id = payload.get(ID_KEY)
+    content_hash = payload.get(HASH_KEY)
+    return (
+        record_id if isinstance(record_id, str) else None,
+        meta,
+        content_hash if isinstance(content_hash, str) else None,
+    )
+
+
+def _vector_of(raw: Any) -> Vector:
+    if isinstance(raw, Mapping):  # named vectors: ours is the unnamed one
+        raw = raw.get("", next(iter(raw.values()), None))
+    if raw is None:
+        return np.zeros(0, dtype=np.float32)
+    return np.asarray(raw, dtype=np.float32)
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class QdrantCollection(StoreCollection):
+    """One gemini-vectors collection in its Qdrant collection."""
+
+    # The record id lives in the payload (the point id is its UUIDv5): Qdrant sets no length limit on it;
+    # a record whose request would pass max_batch_bytes is refused by name in upsert instead.
+    max_id_length = None
+
+    def __init__(
+        self, store: QdrantStore, name: str, spec: EmbeddingSpec, qdrant_name: str, plan: str
+    ) -> None:
+        super().__init__(name, spec)
+        self._store = store
+        self.qdrant_name = qdrant_name
+        self.plan = plan
+        self._indexed: set[str] | None = None
+
+    def __repr__(self) -> str:
+        spec = self.spec.describe()
+        return f"QdrantCollection({self.name!r}, qdrant={self.qdrant_name!r}, {spec}, {self.plan})"
+
+    def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return self._store._call(fn, *args, **kwargs)
+        except Exception as exc:
+            raise self._error(exc, what) from exc
+
+    def _error(self, exc: BaseException, what: str) -> Exception:
+        if isinstance(exc, StoreError | ArgumentError | MetadataError):
+            return exc
+        if is_not_found(exc):
+            return CollectionNotFoundError(
+                f"collection {self.name!r} (Qdrant collection {self.qdrant_name}) does not exist; it was "
+                "dropped, open it again to recreate it"
+            )
+        return StoreError(
+            f"Qdrant {what} on collection {self.name!r} ({self.qdrant_name}) in {self._store.url} failed: "
+            f"{self._store._said(exc)}"
+        )
+
+    # -- indexes -----------------------------------------------------------------------------
+
+    def _ensure_indexes(self, flt: Filter | None) -> None:
+        """Create the payload indexes a filter wants, once (local mode has no indexes to make)."""
+        store = self._store
+        if store.local or not store.index_filtered_keys or flt is None:
+            return
+        hints = index_hints(flt)
+        if self._indexed is None:
+            info = self._call("reading the payload indexes", store.client.get_collection, self.qdrant_name)
+            self._indexed = set((info.payload_schema or {}).keys())
+        from qdrant_client import models
+
+        schema = {
+            "keyword": models.PayloadSchemaType.KEYWORD,
+            "bool": models.PayloadSchemaType.BOOL,
+            "float": models.PayloadSchemaType.FLOAT,
+        }
+        for path, kind in hints.items():
+            field = path.strip('"')
+            if field in self._indexed or path in self._indexed:
+                continue  # an index exists; a second one would replace it, not join it
+            try:
+                store._call(
+                    store.client.create_payload_index,
+                    self.qdrant_name,
+                    field_name=path,
+                    field_schema=schema[kind],
+                    wait=False,
+                )
+            except Exception as exc:  # an index is an optimization: the filter works without it
+                log.warning(
+                    "creating a %s payload index on %s in %s failed: %s", kind, path, self.qdrant_name, exc
+                )
+            self._indexed.add(field)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def upsert(self, records: Sequence[Record]) -> None:
+        """Insert or replace records by id; see :class:`~gemini_vectors.store.StoreCollection`."""
+        if not records:
+            return
+        from qdrant_client import models
+
+        store = self._store
+        dims = self.spec.dimensions
+        latest: dict[str, tuple[int, Any, int]] = {}
+        for pos, r in enumerate(records):
+            if not isinstance(r.id, str) or not r.id:
+                raise MetadataError(f"record {pos}: ids are non-empty strings, got {r.id!r}")
+            self.check_ids([r.id], what="record", offset=pos)
+            vec = as_vector(r.vector, dims, what=f"vector of record {pos} ({r.id!r})")
+            meta = validate_metadata(r.metadata, where=f"metadata of record {pos} ({r.id!r})")
+            payload: dict[str, Any] = {**meta, ID_KEY: r.id, KEYS_KEY: sorted(meta)}
+            if r.content_hash is not None:
+                payload[HASH_KEY] = r.content_hash
+            size = (
+                len(json.dumps(payload, ensure_ascii=False).encode("utf-8")) + dims * BYTES_PER_DIMENSION + 64
+            )
+            if size > store.max_batch_bytes:
+                raise MetadataError(
+                    f"record {pos} ({r.id[:40]!r}): its metadata and vector take about {size:,} bytes in a "
+                    f"request, and a Qdrant request to {store.url} may carry {store.max_batch_bytes:,} "
+                    "(max_batch_bytes; the server's default limit is 32 MB); store large text elsewhere "
+                    "and keep a reference in the metadata"
+                )
+            latest.pop(r.id, None)  # the last occurrence of an id wins
+            latest[r.id] = (
+                pos,
+                models.PointStruct(id=point_id(r.id), vector=vec.tolist(), payload=payload),
+                size,
+            )
+        # The recorded spec is read again before the first write: a collection dropped and recreated for
+        # another spec meanwhile must not receive these vectors.
+        store._check_recorded(self.name, self.qdrant_name, self.spec)
+        failures: dict[str, str] = {}
+        batch: list[tuple[str, Any]] = []
+        batch_bytes = 0
+        for record_id, (_, point, size) in latest.items():
+            if batch and (len(batch) >= store.batch_size or batch_bytes + size > store.max_batch_bytes):
+                failures.update(self._send(batch))
+                batch, batch_bytes = [], 0
+            batch.append((record_id, point))
+            batch_bytes += size
+        if batch:
+            failures.update(self._send(batch))
+        if failures:
+            raise WriteError(
+                f"Qdrant did not store records of collection {self.name!r} ({self.qdrant_name}) "
+                f"in {store.url}",
+                failures,
+            )
+
+    def _send(self, batch: list[tuple[str, Any]]) -> dict[str, str]:
+        """Upsert one batch; returns the records not written, with the reason, bisecting a rejected batch."""
+        store = self._store
+        try:
+            store._call(store.client.upsert, self.qdrant_name, points=[p for _, p in batch], wait=True)
+            return {}
+        except Exception as exc:
+            if is_not_found(exc):
+                raise self._error(exc, "upsert") from exc
+            reason = store._said(exc)
+            if is_transient(exc) or len(batch) == 1:
+                # still failing after the retries: every record of the batch is reported, none dropped
+                return {record_id: reason for record_id, _ in batch}
+            log.info(
+                "Qdrant rejected a batch of %d points in %s; bisecting: %s",
+                len(batch),
+                self.qdrant_name,
+                reason,
+            )
+        half = len(batch) // 2
+        return {**self._send(batch[:half]), **self._send(batch[half:])}
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def query(
+        self, vector: Vector, k: int, filter: Filter | None = None, *, include_vectors: bool = False
+    ) -> list[Match]:
+        """The ``k`` nearest records by cosine similarity that match ``filter``, best first."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ArgumentError(f"k must be a positive integer, got {k!r}")
+        q = as_vector(vector, self.spec.dimensions, what="query vector")
+        translated = translate(filter)
+        if translated is False:
+            return []
+        self._ensure_indexes(filter)
+        res = self._call(
+            "query",
+            self._store.client.query_points,
+            self.qdrant_name,
+            query=q.tolist(),
+            limit=k,
+            query_filter=as_filter(translated),
+            with_payload=True,
+            with_vectors=include_vectors,
+            search_params=search_params(self.plan),
+        )
+        out: list[Match] = []
+        for point in res.points:
+            record_id, meta, _ = _decode_payload(point.payload)
+            vec = _vector_of(point.vector) if include_vectors else None
+            out.append(
+                Match(record_id if record_id is not None else str(point.id), float(point.score), meta, vec)
+            )
+        return out
+
+    def _retrieve(self, ids: Sequence[str], *, with_vectors: bool, with_payload: Any) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for chunk in _chunks(list(ids), ID_CHUNK):
+            points = self._call(
+                "get",
+                self._store.client.retrieve,
+                self.qdrant_name,
+                ids=[point_id(i) for i in chunk],
+                with_payload=with_payload,
+                with_vectors=with_vectors,
+            )
+            for point in points:
+                record_id, meta, content_hash = _decode_payload(point.payload)
+                if record_id is not None:
+                    found[record_id] = (
+                        meta,
+                        content_hash,
+                        _vector_of(point.vector) if with_vectors else None,
+                    )
+        return found
+
+    def get(self, ids: Sequence[str], *, include_vectors: bool = True) -> list[Record]:
+        """The records with these ids, in the order asked; unknown ids are left out."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return []
+        found = self._retrieve(wanted, with_vectors=include_vectors, with_payload=True)
+        empty = np.zeros(0, dtype=np.float32)
+        return [
+            Record(i, found[i][2] if include_vectors else empty, found[i][0], found[i][1])
+            for i in wanted
+            if i in found
+        ]
+
+    def content_hashes(self, ids: Sequence[str]) -> dict[str, str | None]:
+        """The stored content hash of each known id, without reading vectors or other metadata."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        found = self._retrieve(wanted, with_vectors=False, with_payload=[ID_KEY, HASH_KEY])
+        return {i: found[i][1] for i in wanted if i in found}
+
+    # -- deleting ----------------------------------------------------------------------------
+
+    def delete(self, ids: Sequence[str] | None = None, filter: Filter | None = None) -> None:
+        """Delete records by id, by filter, or both; unknown ids are ignored."""
+        from qdrant_client import models
+
+        client = self._store.client
+        if ids:
+            for chunk in _chunks(list(dict.fromkeys(ids)), ID_CHUNK):
+                selector = models.PointIdsList(points=[point_id(i) for i in chunk])
+                self._call("delete", client.delete, self.qdrant_name, points_selector=selector, wait=True)
+        if filter is not None:
+            translated = translate(filter)
+            if translated is False:
+                return
+            self._ensure_indexes(filter)
+            flt = as_filter(translated)
+            by_filter = models.FilterSelector(filter=flt if flt is not None else models.Filter())
+            self._call("delete", client.delete, self.qdrant_name, points_selector=by_filter, wait=True)
+
+    def clear(self) -> None:
+        """Delete every record, keeping the collection, its spec and its indexes."""
+        from qdrant_client import models
+
+        selector = models.FilterSelector(filter=models.Filter())
+        self._call("clear", self._store.client.delete, self.qdrant_name, points_selector=selector, wait=True)
+
+    # -- the rest ----------------------------------------------------------------------------
+
+    def count(self) -> int:
+        """The number of records in the collection (an exact count)."""
+        res = self._call("count", self._store.client.count, self.qdrant_name, exact=True)
+        return int(res.count)
+
+    def iter_ids(self, batch_size: int = 1000) -> Iterator[str]:
+        """Every id, fetched ``batch_size`` at a time with Qdrant's scroll (ordered by point id)."""
+        offset: Any = None
+        size = max(1, int(batch_size))
+        while True:
+            points, offset = self._call(
+                "iteration",
+                self._store.client.scroll,
+                self.qdrant_name,
+                limit=size,
+                offset=offset,
+                with_payload=[ID_KEY],
+                with_vectors=False,
+            )
+            for point in points:
+                record_id = (point.payload or {}).get(ID_KEY)
+                yield record_id if isinstance(record_id, str) else str(point.id)
+            if offset is None:
+                return
+
+    def drop(self) -> None:
+        """Delete the Qdrant collection with its records and its spec."""
+        self._call("drop", self._store.client.delete_collection, self.qdrant_name)
+        self._indexed = None
+
+
+class QdrantStore(VectorStore):
+    """A Qdrant server, a Qdrant Cloud cluster or qdrant-client's local mode as a gemini-vectors store.
+
+    Args:
+        client: A ``qdrant_client.QdrantClient``.
+        url: The URL it was opened with (kept without secrets, for messages).
+        owns_client: Close ``client`` in :meth:`close`.
+        shared: The shared local-mode client this store uses (released in :meth:`close`), if any.
+        collection_prefix: First part of the Qdrant name of every collection (``""``: none), so that
+            stores with different prefixes on one server do not see each other's collections.
+        storage: The storage plan for new collections: ``auto`` (planned from the spec) or one of
+            ``float32``, ``float16``, ``scalar``, ``binary`` (see :mod:`gemini_vectors_qdrant.storage`).
+        batch_size: Points per upsert request.
+        max_batch_bytes: Bytes per upsert request (keep under the server's ``max_request_size_mb``).
+        max_retries: How often a call that failed transiently is repeated.
+        retry_backoff: Seconds before the first retry; doubled for each further one (with jitter).
+        index_filtered_keys: Create a payload index for a key the first time a filter names it.
+        api_key: Only to keep it out of error messages (the client holds it).
+    """
+
+    name_length_unit = "characters once escaped for Qdrant"
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        url: str = "",
+        owns_client: bool = True,
+        shared: SharedLocalClient | None = None,
+        local: bool = False,
+        collection_prefix: str = "",
+        storage: str = "auto",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        max_retries: int = 5,
+        retry_backoff: float = 0.5,
+        index_filtered_keys: bool = True,
+        api_key: str | None = None,
+    ) -> None:
+        for label, value, low in (
+            ("batch_size", batch_size, 1),
+            ("max_batch_bytes", max_batch_bytes, 1024),
+            ("max_retries", max_retries, 0),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigurationError(f"{label} must be an integer of at least {low}, got {value!r}")
+        if not isinstance(retry_backoff, int | float) or retry_backoff < 0:
+            raise ConfigurationError(f"retry_backoff must be a number of seconds >= 0, got {retry_backoff!r}")
+        plan_for(EmbeddingSpec.for_model("gemini-embedding-2", 768), storage)  # refuse a bad plan now
+        self.client = client
+        self.url = url
+        self._owns_client = owns_client
+        self._shared = shared
+        self.local = local or shared is not None
+        self.collection_prefix = check_prefix(collection_prefix)
+        self.storage = storage
+        self.batch_size = batch_size
+        self.max_batch_bytes = max_batch_bytes
+        self.max_retries = max_retries
+        self.retry_backoff = float(retry_backoff)
+        self.index_filtered_keys = index_filtered_keys
+        self._api_key = api_key
+        self._lock: Any = shared.lock if shared is not None else contextlib.nullcontext()
+        self._closed = False
+        self.max_collection_name_length = MAX_QDRANT_NAME - len(self.collection_prefix)
+
+    def __repr__(self) -> str:
+        return f"QdrantStore({self.url!r}, collection_prefix={self.collection_prefix!r})"
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _said(self, exc: BaseException) -> str:
+        """An exception's message, without the API key (a client may echo request headers)."""
+        return redact_text(f"{type(exc).__name__}: {exc}".strip(), secrets=[self._api_key])
+
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call the client, retrying transient failures with exponential backoff and full jitter."""
+        if self._closed:
+            raise StoreError(f"{self!r} is closed; connect again")
+        attempt = 0
+        while True:
+            try:
+                with self._lock:
+                    return fn(*args, **kwargs)
+            except Exception as exc:
+                if not is_transient(exc) or attempt >= self.max_retries:
+                    raise
+                delay = _retry_after(exc)
+                if delay is None:
+                    delay = random.uniform(0, self.retry_backoff * 2**attempt)
+                attempt += 1
+                log.info(
+                    "Qdrant call failed transiently (%s); retry %d in %.2fs", self._said(exc), attempt, delay
+                )
+                time.sleep(delay)
+
+    def qdrant_name(self, name: str) -> str:
+        """The Qdrant collection that holds collection ``name`` in this store."""
+        return self.collection_prefix + escape_name(name)
+
+    def name_length(self, name: str) -> int:
+        """The length of ``name`` once escaped for Qdrant (the prefix is accounted for in the limit)."""
+        return len(escape_name(name))
+
+    def _read(self, qdrant_name: str) -> Any | None:
+        """The ``CollectionInfo`` of a Qdrant collection, or None when there is none."""
+        try:
+            if not self._call(self.client.collection_exists, qdrant_name):
+                return None
+            return self._call(self.client.get_collection, qdrant_name)
+        except Exception as exc:
+            if is_not_found(exc):
+                return None  # dropped between the two calls
+            raise StoreError(
+                f"reading Qdrant collection {qdrant_name} in {self.url} failed: {self._said(exc)}"
+            ) from exc
+
+    def _recorded(self, name: str) -> tuple[EmbeddingSpec, str] | None:
+        qdrant_name = self.qdrant_name(name)
+        info = self._read(qdrant_name)
+        if info is None:
+            return None
+        recorded = _parse_metadata(info.config.metadata)
+        if recorded is None:
+            raise StoreError(
+                f"Qdrant collection {qdrant_name} in {self.url} exists but is not a gemini-vectors "
+                "collection (its metadata carries no embedding spec); choose another collection name or "
+                "collection_prefix"
+            )
+        if recorded[0] != name:
+            raise StoreError(
+                f"Qdrant collection {qdrant_name} holds gemini-vectors collection {recorded[0]!r}, "
+                f"not {name!r}"
+            )
+        return recorded[1], recorded[2]
+
+    def _check_recorded(self, name: str, qdrant_name: str, spec: EmbeddingSpec) -> None:
+        recorded = self._recorded(name)
+        if recorded is None:
+            raise CollectionNotFoundError(
+                f"collection {name!r} (Qdrant collection {qdrant_name}) no longer exists; open it again to "
+                "recreate it"
+            )
+        if recorded[0] != spec:
+            raise SpecMismatchError(name, recorded[0], spec)
+
+    # -- the VectorStore contract -------------------------------------------------------------
+
+    def stored_spec(self, name: str) -> EmbeddingSpec | None:
+        """The spec recorded in the metadata of ``name``'s Qdrant collection, or None when there is none.
+
+        Raises:
+            StoreError: the Qdrant collection exists but gemini-vectors did not make it for this name.
+        """
+        recorded = self._recorded(name)
+        return recorded[0] if recorded is not None else None
+
+    def create_collection(self, name: str, spec: EmbeddingSpec) -> StoreCollection:
+        """Create the Qdrant collection for ``name`` with the spec and plan in its metadata."""
+        from qdrant_client import models
+
+        qdrant_name = self.qdrant_name(name)
+        plan = plan_for(spec, self.storage)
+        try:
+            self._call(
+                self.client.create_collection,
+                qdrant_name,
+                vectors_config=vectors_config(spec, plan),
+                quantization_config=quantization_config(plan),
+                metadata=_record_metadata(name, spec, plan),
+            )
+        except Exception as exc:
+            if "already exists" not in str(exc).lower():
+                raise StoreError(
+                    f"creating collection {name!r} ({qdrant_name}) in {self.url} failed: {self._said(exc)}"
+                ) from exc
+            recorded = self._recorded(name)  # created by someone else meanwhile
+            if recorded is None:
+                raise StoreError(
+                    f"creating collection {name!r} ({qdrant_name}) failed: {self._said(exc)}"
+                ) from exc
+            if recorded[0] != spec:
+                raise SpecMismatchError(name, recorded[0], spec) from None
+            return QdrantCollection(self, name, recorded[0], qdrant_name, recorded[1])
+        if self._recorded(name) is None:  # pragma: no cover - a server older than collection metadata
+            self._call(self.client.delete_collection, qdrant_name)
+            raise StoreError(
+                f"the Qdrant server at {self.url} does not keep collection metadata, where gemini-vectors "
+                "records the embedding spec; upgrade it to Qdrant 1.16 or later"
+            )
+        if not self.local:
+            try:  # $exists looks keys up here: index it from the start
+                self._call(
+                    self.client.create_payload_index,
+                    qdrant_name,
+                    field_name=KEYS_KEY,
+                    field_schema=models.PayloadSchemaType.KEYWORD,
+                    wait=False,
+                )
+            except Exception as exc:
+                log.warning("creating the payload index of %s on %s failed: %s", KEYS_KEY, qdrant_name, exc)
+        return QdrantCollection(self, name, spec, qdrant_name, plan)
+
+    def attach_collection(self, name: str, spec: EmbeddingSpec) -> StoreCollection:
+        """A handle on the existing collection ``name`` (its spec already checked), with its recorded plan."""
+        recorded = self._recorded(name)
+        plan = recorded[1] if recorded is not None else plan_for(spec, self.storage)
+        return QdrantCollection(self, name, spec, self.qdrant_name(name), plan)
+
+    def list_collections(self) -> list[str]:
+        """The names of this store's gemini-vectors collections."""
+        try:
+            listed = self._call(self.client.get_collections).collections
+        except Exception as exc:
+            raise StoreError(f"listing the collections of {self.url} failed: {self._said(exc)}") from exc
+        names = []
+        for description in listed:
+            qdrant_name = description.name
+            if not qdrant_name.startswith(self.collection_prefix):
+                continue
+            info = self._read(qdrant_name)
+            recorded = _parse_metadata(info.config.metadata) if info is not None else None
+            if recorded is not None and self.qdrant_name(recorded[0]) == qdrant_name:
+                names.append(recorded[0])
+        return sorted(names)
+
+    def close(self) -> None:
+        """Close the client if this store opened it (a shared local client closes with its last store)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._shared is not None:
+            from .connection import release_local
+
+            release_local(self._shared)
+        elif self._owns_client:
+            self.client.close()
+
+
+STORE_OPTIONS = (
+    "collection_prefix",
+    "storage",
+    "batch_size",
+    "max_batch_bytes",
+    "max_retries",
+    "retry_backoff",
+    "index_filtered_keys",
+)
+
+
+def connect_qdrant(url: str, /, **options: Any) -> QdrantStore:
+    """The factory behind ``qdrant://``, ``qdrants://``, ``qdrant+local://`` and ``qdrant+memory://``.
+
+    Options:
+        client: An existing ``qdrant_client.QdrantClient`` to use (not closed by the store).
+        api_key: The API key (default: ``QDRANT_API_KEY`` for ``qdrants://``).
+        timeout: Seconds per request to a server.
+        collection_prefix, storage, batch_size, max_batch_bytes, max_retries, retry_backoff,
+        index_filtered_keys: See :class:`QdrantStore`.
+
+    Raises:
+        ConfigurationError: a bad URL or option.
+        StoreError: the server could not be reached.
+    """
+    from .connection import acquire_local, api_key_for, open_server_client, parse_url
+
+    known = {"client", "api_key", "timeout", *STORE_OPTIONS}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigurationError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    endpoint = parse_url(url)
+    store_options = {k: options[k] for k in STORE_OPTIONS if k in options}
+    client = options.get("client")
+    if client is not None:
+        return QdrantStore(
+            client, url=endpoint.safe_url, owns_client=False, local=endpoint.local, **store_options
+        )
+    if endpoint.local:
+        if "api_key" in options or "timeout" in options:
+            raise ConfigurationError(f"{endpoint.scheme}:// runs in process: it takes no api_key or timeout")
+        shared = acquire_local(endpoint)
+        try:
+            return QdrantStore(shared.client, url=endpoint.safe_url, shared=shared, **store_options)
+        except Exception:
+            from .connection import release_local
+
+            release_local(shared)
+            raise
+    api_key = api_key_for(endpoint, options.get("api_key"))
+    try:
+        client = open_server_client(endpoint, api_key=api_key, timeout=options.get("timeout"))
+    except Exception as exc:
+        said = redact_text(str(exc), secrets=[api_key])
+        raise StoreError(f"could not connect to Qdrant at {endpoint.safe_url}: {said}") from exc
+    return QdrantStore(client, url=endpoint.safe_url, api_key=api_key, **store_options)
