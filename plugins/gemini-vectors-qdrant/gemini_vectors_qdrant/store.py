@@ -352,7 +352,8 @@ class QdrantCollection(StoreCollection):
             query_filter=as_filter(translated),
             with_payload=True,
             with_vectors=include_vectors,
-            search_params=search_params(self.plan),
+            # local mode searches exactly (and warns about search parameters): rescoring is for servers
+            search_params=None if self._store.local else search_params(self.plan),
         )
         out: list[Match] = []
         for point in res.points:
