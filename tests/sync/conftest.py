@@ -120,7 +120,7 @@ def weaviate_url() -> Iterator[str]:
             proc.wait()
 
 
-@pytest.fixture(params=["memory", "postgresql", "pinecone", "weaviate"])
+@pytest.fixture(params=["memory", "postgresql", "pinecone", "weaviate", "qdrant"])
 def store(request: pytest.FixtureRequest, pg: Pg, schema: str) -> Iterator[gv.VectorStore]:
     """A connected store of each plugin that is installed (others are skipped)."""
     kind = request.param
@@ -132,6 +132,11 @@ def store(request: pytest.FixtureRequest, pg: Pg, schema: str) -> Iterator[gv.Ve
         emu = request.getfixturevalue("pinecone_server")
         index = f"gv-sync-{uuid.uuid4().hex[:8]}"
         opened = gv.connect(f"pinecone://{index}?host={emu.url}", api_key=emu.api_key)
+    elif kind == "qdrant":
+        if "qdrant+memory" not in store_schemes():
+            pytest.skip("the Qdrant plugin is not installed")
+        # qdrant-client's local mode in memory (persisted local mode commits every point to SQLite)
+        opened = gv.connect(f"qdrant+memory://sync-{uuid.uuid4().hex[:8]}")
     else:
         url = request.getfixturevalue("weaviate_url")
         opened = gv.connect(url)
