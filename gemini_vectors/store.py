@@ -166,7 +166,7 @@ class StoreCollection(ABC):
             if length > limit:
                 shown = record_id if len(record_id) <= 40 else record_id[:20] + "..." + record_id[-10:]
                 raise MetadataError(
-                    f"{what} {offset + pos}: its id {shown!r} is {length:,} {self.id_length_unit} long, and "
+                    f"{what} {offset + pos}: its id {shown!r} is {length:,} long ({self.id_length_unit}), and "
                     f"{type(self).__name__} stores ids of at most {limit:,}; use a shorter id (a hash of a "
                     "long key, say, with the key in the metadata)"
                 )
@@ -277,7 +277,7 @@ class VectorStore(ABC):
         limit = self.max_collection_name_length
         if limit is not None and (length := self.name_length(name)) > limit:
             raise ArgumentError(
-                f"collection name {name[:40]!r}... is {length:,} {self.name_length_unit} long, and "
+                f"collection name {name[:40]!r}... is {length:,} long ({self.name_length_unit}), and "
                 f"{type(self).__name__} stores names of at most {limit:,}; choose a shorter name"
             )
 

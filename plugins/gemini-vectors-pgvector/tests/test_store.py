@@ -458,10 +458,10 @@ def test_the_up_front_check_refuses_what_the_index_cannot_hold(plain_store: PgVe
     coll = plain_store.open_collection("long-ids", spec_of(128))
     records = make_records(3)
     records[2] = Record("é" * 1001, records[2].vector, {}, None)  # 1,001 characters, 2,002 bytes
-    with pytest.raises(gv.MetadataError, match=r"record 2: .* 2,002 bytes of UTF-8 long.* at most 2,000"):
+    with pytest.raises(gv.MetadataError, match=r"record 2: .* 2,002 long \(bytes of UTF-8\).* at most 2,000"):
         coll.upsert(records)
     assert coll.count() == 0
-    with pytest.raises(gv.ArgumentError, match=r"2,001 bytes of UTF-8 long.* at most 2,000"):
+    with pytest.raises(gv.ArgumentError, match=r"2,001 long \(bytes of UTF-8\).* at most 2,000"):
         plain_store.open_collection("n" * 2001, spec_of(128))
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 from emulators.pinecone import PineconeEmulator
-from gemini_vectors.errors import ConfigurationError, FilterError, MetadataError
+from gemini_vectors.errors import ArgumentError, ConfigurationError, FilterError, MetadataError
 from gemini_vectors.filters import parse_filter
 from gemini_vectors.spec import EmbeddingSpec
 from gemini_vectors.store import Record
@@ -172,7 +172,7 @@ def test_collection_names_pinecone_cannot_hold(make_store: Callable[..., Pinecon
     store = make_store()
     with pytest.raises(ConfigurationError, match="default namespace"):
         store.open_collection("__default__", SPEC_128)
-    with pytest.raises(ConfigurationError, match="512"):
+    with pytest.raises(ArgumentError, match=r"513 long \(characters once percent-encoded\).* at most 512"):
         store.open_collection("n" * 513, SPEC_128)
 
 
