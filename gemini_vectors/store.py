@@ -166,7 +166,8 @@ class StoreCollection(ABC):
             if length > limit:
                 shown = record_id if len(record_id) <= 40 else record_id[:20] + "..." + record_id[-10:]
                 raise MetadataError(
-                    f"{what} {offset + pos}: its id {shown!r} is {length:,} long ({self.id_length_unit}), and "
+                    f"{what} {offset + pos}: its id {shown!r} is {length:,} long "
+                    f"({self.id_length_unit}), and "
                     f"{type(self).__name__} stores ids of at most {limit:,}; use a shorter id (a hash of a "
                     "long key, say, with the key in the metadata)"
                 )
