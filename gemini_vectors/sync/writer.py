@@ -331,14 +331,17 @@ class RowWriter:
                     stamp = self.ownership.stamp(w.content_hash)
                     records.append(Record(now.id, w.vector, dict(now.metadata), stamp))
                     (embedded if w.embed else refreshed).append(now.id)
+            emptied: list[str] = []  # rows still there, share-locked, with no content any more
             for r in clears:
                 now = fresh.get(r.id)
                 if r.id in busy:
                     continue
-                if now is not None and now.version != r.version:
+                if now is None:
+                    doomed.append(r.id)
+                elif now.version != r.version:
                     moved.append(now)
                 else:
-                    doomed.append(r.id)
+                    emptied.append(r.id)
             for rid in missing:
                 if rid in busy:
                     continue
@@ -350,6 +353,7 @@ class RowWriter:
                 # one lock order for every writer, so two writers of one store never deadlock
                 records.sort(key=lambda rec: rec.id)
                 coll.upsert_vectors(records)
+            res.deleted += self._delete_owned(coll.backend, emptied)
             res.deleted += self._delete_gone(tx, coll.backend, doomed)
         res.embedded += len(embedded)
         res.unchanged += len(refreshed)
