@@ -60,21 +60,26 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    delete,
     event,
     insert,
     inspect,
     select,
+    text,
     tuple_,
     type_coerce,
+    update,
 )
 from sqlalchemy import Text as SAText
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import MappedColumn, Mapper, ORMExecuteState, Session, mapped_column
 from sqlalchemy.orm.base import NO_VALUE
 from sqlalchemy.sql import ColumnElement, bindparam, cast, literal, visitors
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.ddl import CreateTable
 from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -172,6 +177,8 @@ class EmbeddingType(TypeDecorator[Vector]):
         if x is None or y is None:
             return x is y
         try:
+            if np.iscomplexobj(x) or np.iscomplexobj(y):
+                return False  # never cast away an imaginary part: the flush refuses such a value
             return bool(np.array_equal(np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.float32)))
         except (TypeError, ValueError):
             return False
@@ -245,7 +252,7 @@ def query_vector(values: Any, dimensions: int) -> Vector:
         ArgumentError: wrong length, NaN or infinite elements, or a zero vector (no direction, so its
             distance to anything is undefined).
     """
-    vector = as_vector(values, dimensions, what="query vector")
+    vector = as_vector(real_values(values, "query vector"), dimensions, what="query vector")
     norm = float(np.linalg.norm(vector.astype(np.float64)))
     if norm == 0.0:
         raise ArgumentError(
@@ -319,7 +326,6 @@ def embedding_column(
     info[INFO_KEY] = EmbeddingSource(columns, embedder, title)
     column_kwargs.setdefault("nullable", True)
     mapped = mapped_column(EmbeddingType.for_spec(embedder.spec, embedder), info=info, **column_kwargs)
-    event.listen(mapped.column, "after_parent_attach", _on_attach)
     return mapped
 
 
@@ -550,12 +556,53 @@ def _check_own_vector(obj: Any, key: str, src: EmbeddingSource) -> None:
     value = getattr(obj, key)
     if value is None:
         return
-    vector = as_vector(value, src.embedder.spec.dimensions, what=f"{_describe(obj)}.{key}")
-    if not np.any(vector):
+    where = f"{_describe(obj)}.{key}"
+    vector = as_vector(real_values(value, where), src.embedder.spec.dimensions, what=where)
+    norm = float(np.linalg.norm(vector.astype(np.float64)))
+    if norm == 0.0:
         raise ArgumentError(
-            f"{_describe(obj)}.{key} was set to a zero vector; its cosine distance to anything is undefined. "
+            f"{where} was set to a zero vector; its cosine distance to anything is undefined. "
             "Assign a non-zero vector, or None to leave the row out of searches."
         )
+    # Stored at unit length, like every vector the library makes: a tiny float32 vector would round to
+    # all zeros in a HALFVEC column (and give NaN distances), a huge one overflow it. Cosine distance is
+    # the same for any length, so no search result changes.
+    unit = (vector.astype(np.float64) / norm).astype(np.float32)
+    if not (isinstance(value, np.ndarray) and np.array_equal(unit, value)):
+        setattr(obj, key, unit)
+
+
+def real_values(values: Any, what: str) -> Any:
+    """``values``, refused when it is an array of what numpy would cast to floats but are not real numbers.
+
+    Raises:
+        ArgumentError: complex numbers (the imaginary part would be dropped), strings, booleans or bytes.
+    """
+    arr = values if isinstance(values, np.ndarray) else None
+    if arr is None and isinstance(values, list | tuple):
+        arr = np.asarray(values, dtype=object)
+    if arr is None:
+        return values
+    if arr.dtype.kind == "O":
+        bad = next(
+            (
+                v
+                for v in arr.ravel()
+                if isinstance(v, bool | np.bool_)
+                or not isinstance(v, int | float | np.number)
+                or isinstance(v, complex | np.complexfloating)
+            ),
+            None,
+        )
+        kind = None if bad is None else type(bad).__name__
+    else:
+        kind = None if arr.dtype.kind in "iuf" else str(arr.dtype)
+    if kind is not None:
+        raise ArgumentError(
+            f"{what} must hold real numbers, not {kind} values; convert it yourself, e.g. "
+            "np.asarray(values, dtype=np.float32), if that is what you mean."
+        )
+    return values
 
 
 def _embed(embedder: EmbedderLike, jobs: list[_Job]) -> list[Vector]:
@@ -622,7 +669,12 @@ _spec_tables_lock = threading.Lock()
 
 
 def spec_table(metadata: MetaData, schema: str | None = None) -> Table:
-    """The spec registry table in ``metadata`` (defined there on first use)."""
+    """The spec registry table, defined in ``metadata`` (once).
+
+    The library creates the registry itself on the first write and never adds it to your metadata: it is
+    shared by every app writing embedding columns in the schema, so one app's ``drop_all()`` must not drop
+    it. Call this only to create the registry yourself (``spec_table(MetaData()).create(engine)``).
+    """
     key = f"{schema}.{SPEC_TABLE}" if schema else SPEC_TABLE
     found = metadata.tables.get(key)
     if found is not None:
@@ -645,10 +697,14 @@ def _registry(schema: str | None) -> Table:
         return table
 
 
-def _on_attach(column: Column[Any], table: Any) -> None:
-    # So that create_all() and Alembic autogenerate know the registry as one of the app's tables.
-    if isinstance(table, Table):
-        spec_table(table.metadata, table.schema)
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Alembic ``include_object`` hook: leaves the spec registry out of autogenerate.
+
+    The registry is not in your metadata (the library owns it and creates it on the first write), so
+    without this autogenerate would propose to drop it. In ``env.py``:
+    ``context.configure(..., include_object=gemini_vectors.orm.include_object)`` (or call it from yours).
+    """
+    return not (type_ == "table" and name == SPEC_TABLE)
 
 
 class ColumnSpecMismatchError(SpecMismatchError):
@@ -671,13 +727,70 @@ class ColumnSpecMismatchError(SpecMismatchError):
         )
 
 
-def _recorded_spec(
-    conn: Connection, schema: str | None, table_name: str, column: str, *, create: bool
-) -> EmbeddingSpec | None:
+def _ensure_registry(conn: Connection, schema: str | None) -> Table:
+    """The registry table, created when missing; safe when several processes make a first write at once."""
     registry = _registry(schema)
-    if create:
-        registry.create(conn, checkfirst=True)
-    elif not inspect(conn).has_table(SPEC_TABLE, schema=schema):
+    if inspect(conn).has_table(SPEC_TABLE, schema=schema):
+        return registry
+    if conn.dialect.name == "postgresql":
+        # CREATE TABLE IF NOT EXISTS alone is not safe against a concurrent CREATE (that one fails on the
+        # pg_type unique index): the first creator holds this lock until it commits, and the next one
+        # then finds the table. Taken only while the table is missing, so writes never queue on it later.
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+            {"key": f"gemini_vectors:{SPEC_TABLE}:{schema or ''}"},
+        )
+    conn.execute(CreateTable(registry, if_not_exists=True))
+    return registry
+
+
+def _insert_missing(
+    conn: Connection, registry: Table, table_name: str, column: str, spec: EmbeddingSpec
+) -> None:
+    """Insert the column's registry row unless one is there (another writer's, maybe not committed yet)."""
+    values = {"table_name": table_name, "column_name": column, "spec": spec.to_json()}
+    name = conn.dialect.name
+    if name == "postgresql":
+        conn.execute(pg_insert(registry).values(**values).on_conflict_do_nothing())
+    elif name == "sqlite":
+        conn.execute(sqlite_insert(registry).values(**values).on_conflict_do_nothing())
+    else:
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(registry).values(**values))
+        except IntegrityError:
+            pass  # another writer recorded the column first: the caller reads and compares its spec
+
+
+def _claim_spec(
+    conn: Connection,
+    schema: str | None,
+    table_name: str,
+    column: str,
+    spec: EmbeddingSpec,
+    *,
+    exclusive: bool,
+) -> EmbeddingSpec:
+    """The column's recorded spec (``spec`` when none was), its registry row locked to the end of the
+    transaction: shared for a writer, so that a running reembed() makes it wait and then see the spec
+    that one recorded (and a later reembed() waits for it); exclusive for reembed(). SQLite has one writer
+    at a time and no lock clause."""
+    registry = _ensure_registry(conn, schema)
+    where = (registry.c.table_name == table_name, registry.c.column_name == column)
+    locked = select(registry.c.spec).where(*where).with_for_update(read=not exclusive)
+    stored = conn.execute(locked).scalar_one_or_none()
+    if stored is None:
+        _insert_missing(conn, registry, table_name, column, spec)
+        stored = conn.execute(locked).scalar_one()
+    return EmbeddingSpec.from_json(stored)
+
+
+def _recorded_spec(
+    conn: Connection, schema: str | None, table_name: str, column: str
+) -> EmbeddingSpec | None:
+    """The column's recorded spec, read without a lock (for queries), or None."""
+    registry = _registry(schema)
+    if not inspect(conn).has_table(SPEC_TABLE, schema=schema):
         return None
     stored = conn.execute(
         select(registry.c.spec).where(registry.c.table_name == table_name, registry.c.column_name == column)
@@ -691,13 +804,8 @@ def _check_specs(
     for (schema, table_name, key), (mapper, spec) in written.items():
         conn = session.connection(bind_arguments={"mapper": mapper})
         column = mapper.get_property(key).columns[0].name
-        recorded = _recorded_spec(conn, schema, table_name, column, create=True)
-        if recorded is None:
-            registry = _registry(schema)
-            conn.execute(
-                insert(registry).values(table_name=table_name, column_name=column, spec=spec.to_json())
-            )
-        elif recorded != spec:
+        recorded = _claim_spec(conn, schema, table_name, column, spec, exclusive=False)
+        if recorded != spec:
             raise ColumnSpecMismatchError(
                 f"{table_name}.{column}", recorded, spec, f"{mapper.class_.__name__}.{key}"
             )
@@ -725,7 +833,7 @@ def _check_query_specs(orm_execute_state: ORMExecuteState) -> None:
         conn = orm_execute_state.session.connection(
             bind_arguments={"mapper": mappers[0]} if mappers else {"clause": table}
         )
-        recorded = _recorded_spec(conn, table.schema, table.name, col.name, create=False)
+        recorded = _recorded_spec(conn, table.schema, table.name, col.name)
         if recorded is not None and recorded != coltype.spec:
             attribute = f"{mappers[0].class_.__name__}.{col.key}" if mappers else f"{table.name}.{col.key}"
             raise ColumnSpecMismatchError(f"{table.name}.{col.name}", recorded, coltype.spec, attribute)
@@ -734,19 +842,22 @@ def _check_query_specs(orm_execute_state: ORMExecuteState) -> None:
 def _record_spec(
     conn: Connection, schema: str | None, table_name: str, column: str, spec: EmbeddingSpec
 ) -> None:
-    registry = _registry(schema)
-    registry.create(conn, checkfirst=True)
-    where = (registry.c.table_name == table_name, registry.c.column_name == column)
-    conn.execute(delete(registry).where(*where))
-    conn.execute(insert(registry).values(table_name=table_name, column_name=column, spec=spec.to_json()))
+    # Locked FOR UPDATE to the end of the transaction: writers of the old spec that already checked it
+    # commit first (their rows are then in the pages read next), later ones wait and then see this spec.
+    if _claim_spec(conn, schema, table_name, column, spec, exclusive=True) != spec:
+        registry = _registry(schema)
+        where = (registry.c.table_name == table_name, registry.c.column_name == column)
+        conn.execute(update(registry).where(*where).values(spec=spec.to_json()))
 
 
 def reembed(session: Session, attribute: Any, *, batch_size: int = 100) -> int:
     """Embed every row of an embedding column again with the column's embedder, and record its spec.
 
     The way out of :class:`ColumnSpecMismatchError` after the column's embedder changed. It runs in the
-    session's transaction, a page of rows per Embedder call and flush: commit to keep the new vectors
-    (until then other sessions see the old vectors under the old spec), roll back to keep the old ones.
+    session's transaction, in a savepoint, a page of rows per Embedder call and flush: commit to keep the
+    new vectors (until then other sessions see the old vectors under the old spec, and on PostgreSQL their
+    writes to the column wait, then are refused as of the new spec), roll back to keep the old ones. When
+    it raises, the savepoint is rolled back: the column and its recorded spec are as they were.
 
     Args:
         session: The session to work in.
@@ -769,10 +880,30 @@ def reembed(session: Session, attribute: Any, *, batch_size: int = 100) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ArgumentError(f"batch_size must be a positive integer, not {batch_size!r}")
     mapper: Mapper[Any] = prop.parent
-    key: str = prop.key
-    table = columns[0].table
+    # In a savepoint: a failure on any page (a row the API rejects, a lost connection) rolls back the
+    # pages already flushed and the spec recorded, so a commit after it keeps the column wholly old;
+    # never new vectors under the old spec, or old ones under the new spec.
+    _begin_sqlite_transaction(session.connection(bind_arguments={"mapper": mapper}))
+    with session.begin_nested():
+        return _reembed_pages(session, mapper, prop.key, columns[0], src, batch_size)
+
+
+def _begin_sqlite_transaction(conn: Connection) -> None:
+    # Python's sqlite3 begins a transaction only before a data change, and a SAVEPOINT outside one is a
+    # transaction of its own that RELEASE commits: the caller's rollback would then keep the new spec.
+    if conn.dialect.name != "sqlite":
+        return
+    dbapi = conn.connection.dbapi_connection
+    if dbapi is not None and not getattr(dbapi, "in_transaction", True):
+        conn.exec_driver_sql("BEGIN")
+
+
+def _reembed_pages(
+    session: Session, mapper: Mapper[Any], key: str, column: Any, src: EmbeddingSource, batch_size: int
+) -> int:
+    table = column.table
     conn = session.connection(bind_arguments={"mapper": mapper})
-    _record_spec(conn, table.schema, table.name, columns[0].name, src.embedder.spec)
+    _record_spec(conn, table.schema, table.name, column.name, src.embedder.spec)
     pk = [mapper.get_property_by_column(col).class_attribute for col in mapper.primary_key]
     last: tuple[Any, ...] | None = None
     done = 0
@@ -824,9 +955,11 @@ __all__ = [
     "EmbeddingType",
     "content_digest",
     "embedding_column",
+    "include_object",
     "item_for",
     "part_for_value",
     "query_vector",
+    "real_values",
     "reembed",
     "render_item",
     "spec_table",

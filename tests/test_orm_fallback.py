@@ -198,3 +198,49 @@ def test_sqlite_records_the_spec_and_embeds_an_edit_after_a_rollback(
         with pytest.raises(ColumnSpecMismatchError, match=r"gemini_vectors\.orm\.reembed"):
             session.commit()
     assert gemini_emulator.stats.total_calls == 0
+
+
+def test_sqlite_a_reembed_rolled_back_or_failed_leaves_the_old_spec_and_vectors(
+    engine: Engine, product: Any, emb: Embedder, gemini_client: genai.Client, gemini_emulator: GeminiEmulator
+) -> None:
+    from gemini_vectors.errors import PartialEmbeddingError
+    from gemini_vectors.orm import SPEC_TABLE, reembed
+
+    poison = "<<rejected by the API>>"
+    with Session(engine) as session:
+        session.add_all(
+            [product(id=i, description=(poison if i == 4 else "") + f"doc {i}") for i in range(1, 5)]
+        )
+        session.commit()
+    other = Embedder(model="gemini-embedding-001", dimensions=DIMS, client=gemini_client, progress=False)
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Product001(Base):
+        __tablename__ = "products"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        description: Mapped[str | None]
+        photo: Mapped[bytes | None]
+        embedding = embedding_column(source=["description", "photo"], embedder=other)
+
+    def state() -> tuple[str, bool]:
+        with Session(engine) as session:
+            spec = session.execute(text(f"SELECT spec FROM {SPEC_TABLE}")).scalar_one()
+            rows = session.execute(select(product.description, product.embedding)).all()
+        old = all(np.array_equal(v, emb.embed_documents([d])[0]) for d, v in rows)
+        return spec, old
+
+    before = state()
+    assert before[1]
+    with Session(engine) as session:
+        assert reembed(session, Product001.embedding) == 4
+        session.rollback()
+    assert state() == before
+    gemini_emulator.faults.reject_texts_containing = poison
+    with Session(engine) as session:
+        with pytest.raises(PartialEmbeddingError):
+            reembed(session, Product001.embedding, batch_size=2)
+        session.commit()
+    gemini_emulator.faults.reject_texts_containing = None
+    assert state() == before

@@ -8,8 +8,11 @@ API emulator gives for the row's current content.
 
 from __future__ import annotations
 
+import json
 import random
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -17,14 +20,21 @@ import psycopg
 import pytest
 from google import genai
 from psycopg import sql
-from sqlalchemy import Engine, ForeignKey, create_engine, select
+from sqlalchemy import Engine, ForeignKey, MetaData, create_engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.orm.exc import FlushError
 
 from gemini_vectors.embedder import Embedder
 from gemini_vectors.errors import ArgumentError, PartialEmbeddingError, SpecMismatchError
-from gemini_vectors.orm import SPEC_TABLE, ColumnSpecMismatchError, embedding_column, query_vector, reembed
+from gemini_vectors.orm import (
+    SPEC_TABLE,
+    ColumnSpecMismatchError,
+    embedding_column,
+    query_vector,
+    reembed,
+    spec_table,
+)
 from gemini_vectors.testing.gemini_emulator import GeminiEmulator
 
 DIMS = 768
@@ -386,3 +396,212 @@ def test_random_sessions_end_with_every_vector_fresh(
                 detached = [rows[rng.randrange(len(rows))]]
                 session.expunge(detached[0])
     assert_articles_fresh(engine, Article, emb)
+
+
+# -- the spec registry under concurrency and failure (guarantee 2) ------------------------------------------
+
+
+def wait_until_blocked_or_done(pg_url: str, worker: threading.Thread) -> None:
+    """Return once ``worker`` waits on a lock in the database, or has finished (a sync point, no timing)."""
+    deadline = time.monotonic() + 60
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        while worker.is_alive():
+            waiting = conn.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()
+            if waiting is not None and waiting[0] > 0:
+                return
+            assert time.monotonic() < deadline, "the worker neither finished nor waited on a lock"
+            time.sleep(0.02)
+
+
+def in_thread(work: Callable[[], None]) -> tuple[threading.Thread, dict[str, BaseException | None]]:
+    outcome: dict[str, BaseException | None] = {}
+
+    def run() -> None:
+        try:
+            work()
+            outcome["error"] = None
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def recorded_model(engine: Engine) -> str:
+    with engine.connect() as conn:
+        spec = conn.exec_driver_sql(f"SELECT spec FROM {SPEC_TABLE}").scalar_one()
+    return str(json.loads(spec)["model"])
+
+
+def test_a_writer_of_the_old_spec_waits_for_a_running_reembed_and_is_then_refused(
+    engine: Engine, pg_url: str, emb: Embedder, emb_001: Embedder
+) -> None:
+    Base, Article001, _ = models(emb_001)
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add_all([Article001(id=i, title="t", body=f"doc {i}") for i in range(1, 4)])
+        session.commit()
+    _, Article, _ = models(emb)
+    reembedding = Session(engine)
+    try:
+        assert reembed(reembedding, Article.embedding) == 3  # not committed yet
+
+        def old_app_writes() -> None:  # a process still running the old embedder
+            with Session(engine) as session:
+                session.add(Article001(id=0, title="t", body="written by the old app during the reembed"))
+                session.commit()
+
+        writer, outcome = in_thread(old_app_writes)
+        wait_until_blocked_or_done(pg_url, writer)
+        reembedding.commit()
+    finally:
+        reembedding.close()
+    writer.join(60)
+    assert isinstance(outcome["error"], ColumnSpecMismatchError), outcome
+    assert "gemini-embedding-2/768" in str(outcome["error"])
+    assert recorded_model(engine) == "gemini-embedding-2"
+    assert_articles_fresh(engine, Article, emb)  # every row of the new spec, none of the old
+
+
+def test_a_failed_reembed_leaves_the_column_and_its_spec_as_they_were(
+    engine: Engine, emb: Embedder, emb_001: Embedder, gemini_emulator: GeminiEmulator
+) -> None:
+    Base, Article001, _ = models(emb_001)
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add_all(
+            [Article001(id=i, body=(f"{POISON} " if i == 4 else "") + f"doc {i}") for i in range(1, 5)]
+        )
+        session.commit()
+    _, Article, _ = models(emb)
+    gemini_emulator.faults.reject_texts_containing = POISON
+    with Session(engine) as session:
+        with pytest.raises(PartialEmbeddingError):
+            reembed(session, Article.embedding, batch_size=2)  # page 1 flushed, page 2 rejected
+        session.commit()  # the app commits its other work
+    gemini_emulator.faults.reject_texts_containing = None
+    assert recorded_model(engine) == "gemini-embedding-001"
+    assert_articles_fresh(engine, Article001, emb_001)  # wholly old
+    with Session(engine) as session:
+        assert reembed(session, Article.embedding, batch_size=2) == 4
+        session.commit()
+    assert recorded_model(engine) == "gemini-embedding-2"
+    assert_articles_fresh(engine, Article, emb)
+
+
+def test_one_apps_drop_all_keeps_the_registry_another_apps_column_relies_on(
+    engine: Engine, emb: Embedder, emb_001: Embedder, gemini_emulator: GeminiEmulator
+) -> None:
+    BaseA, Article, _ = models(emb_001)
+
+    def other_app(embedder: Embedder) -> Any:
+        class Base(DeclarativeBase):
+            pass
+
+        class Page(Base):
+            __tablename__ = "pages"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            body: Mapped[str | None]
+            embedding = embedding_column(source="body", embedder=embedder)
+
+        return Base, Page
+
+    BaseB, Page001 = other_app(emb_001)
+    BaseA.metadata.create_all(engine)
+    BaseB.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add_all([Article(id=1, body="a"), Page001(id=1, body="b")])
+        session.commit()
+    BaseA.metadata.drop_all(engine)  # app A's reset
+    _, Page = other_app(emb)  # app B switches model at the same dimensions
+    gemini_emulator.stats.reset()
+    with Session(engine) as session:
+        session.add(Page(id=2, body="b two"))
+        with pytest.raises(ColumnSpecMismatchError, match="gemini-embedding-001/768"):
+            session.commit()
+    assert gemini_emulator.stats.total_calls == 0
+
+
+@pytest.mark.parametrize("registry", ["missing", "present without the row"])
+@pytest.mark.parametrize("second", ["same spec", "other spec"])
+def test_two_first_writes_at_once_both_land_or_the_second_is_refused_by_spec(
+    engine: Engine, pg_url: str, emb: Embedder, emb_001: Embedder, registry: str, second: str
+) -> None:
+    _, Article, _ = models(emb)
+    Article.__table__.create(engine)  # the app made its table alone (a hand-written migration)
+    if registry != "missing":
+        spec_table(MetaData()).create(engine)
+    _, Article001, _ = models(emb_001)
+    model = Article if second == "same spec" else Article001
+    first = Session(engine)
+    try:
+        first.add(Article(id=1, body="from the first process"))
+        first.flush()  # its first write, not committed yet
+
+        def second_process() -> None:
+            with Session(engine) as session:
+                session.add(model(id=2, body="from the second process"))
+                session.commit()
+
+        writer, outcome = in_thread(second_process)
+        wait_until_blocked_or_done(pg_url, writer)
+        first.commit()
+    finally:
+        first.close()
+    writer.join(60)
+    if second == "same spec":
+        assert outcome["error"] is None, outcome
+    else:
+        assert isinstance(outcome["error"], ColumnSpecMismatchError), outcome
+    assert recorded_model(engine) == "gemini-embedding-2"
+    assert_articles_fresh(engine, Article, emb)
+
+
+HALF = 2048  # above 2,000 dims: HALFVEC
+
+
+def test_a_hand_set_vector_is_stored_at_unit_length_and_odd_arrays_are_refused(
+    engine: Engine, gemini_client: genai.Client
+) -> None:
+    wide = Embedder(model="gemini-embedding-2", dimensions=HALF, client=gemini_client, progress=False)
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Doc(Base):
+        __tablename__ = "docs"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        body: Mapped[str | None]
+        embedding = embedding_column(source="body", embedder=wide)
+
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        # float32 keeps 1e-9 but half precision rounds it to 0; 1e6 overflows half precision.
+        session.add_all(
+            [
+                Doc(id=1, body="tiny", embedding=np.full(HALF, 1e-9, dtype=np.float32)),
+                Doc(id=2, body="huge", embedding=np.full(HALF, 1e6, dtype=np.float32)),
+            ]
+        )
+        session.commit()
+    with Session(engine) as session:
+        distances: dict[int, float] = dict(session.execute(select(Doc.id, Doc.embedding.nearest(np.ones(HALF)))).tuples().all())
+        for stored in session.scalars(select(Doc.embedding)):
+            np.testing.assert_allclose(np.linalg.norm(stored.astype(np.float64)), 1.0, rtol=1e-3)
+    assert set(distances) == {1, 2}
+    assert all(np.isfinite(d) and abs(d) < 1e-3 for d in distances.values()), distances
+    for odd, kind in [
+        (np.ones(HALF, dtype=np.complex64), "complex"),
+        (np.array(["1"] * HALF), "<U1"),
+        (["1"] * HALF, "str"),
+        ([True] * HALF, "bool"),
+    ]:
+        with Session(engine) as session:
+            session.add(Doc(id=3, body="odd", embedding=odd))
+            with pytest.raises(
+                ArgumentError, match=rf"Doc\(id=3\)\.embedding must hold real numbers, not {kind}"
+            ):
+                session.commit()
+        with pytest.raises(ArgumentError, match=f"query vector must hold real numbers, not {kind}"):
+            Doc.embedding.nearest(odd)
