@@ -14,7 +14,7 @@ gemini-vectors options may be given as URL query parameters or as keyword argume
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from gemini_vectors.errors import ConfigurationError
 from gemini_vectors_pgvector.embedded import start_server
@@ -42,6 +42,15 @@ def _coerce(name: str, raw: str) -> Any:
     return raw
 
 
+def _unsplit(parts: SplitResult) -> str:
+    """``urlunsplit``, keeping the ``//`` of a URL with an empty host (``postgresql:///db?host=/sock``):
+    urlunsplit drops it, and libpq then reads the rest as a key=value string and refuses it."""
+    text = urlunsplit(parts)
+    if parts.scheme and not parts.netloc and not text.startswith(f"{parts.scheme}://"):
+        text = f"{parts.scheme}://" + text[len(parts.scheme) + 1 :]
+    return text
+
+
 def split_options(url: str) -> tuple[str, dict[str, Any]]:
     """Take the gemini-vectors options out of ``url``'s query; return the rest of the URL and them."""
     parts = urlsplit(url)
@@ -52,7 +61,7 @@ def split_options(url: str) -> tuple[str, dict[str, Any]]:
             options[key] = _coerce(key, value)
         else:
             passthrough.append((key, value))
-    return urlunsplit(parts._replace(query=urlencode(passthrough, quote_via=quote))), options
+    return _unsplit(parts._replace(query=urlencode(passthrough, quote_via=quote))), options
 
 
 def _check_options(options: dict[str, Any]) -> None:
@@ -69,7 +78,7 @@ def connect_postgres(url: str, /, **options: Any) -> PgVectorStore:
     _check_options(options)
     rest, from_url = split_options(url)
     parts = urlsplit(rest)
-    conninfo = urlunsplit(parts._replace(scheme="postgresql"))
+    conninfo = _unsplit(parts._replace(scheme="postgresql"))
     return PgVectorStore(conninfo, url=url, **{**from_url, **options})
 
 

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 import psycopg
@@ -414,6 +415,21 @@ def test_url_options_and_schemes(pg_url: str, schema: str) -> None:
         gv.connect(pg_url, colour="blue")
     with pytest.raises(gv.ConfigurationError, match="index kind"):
         gv.connect(pg_url, index="ivfflat")
+
+
+def test_a_url_with_an_empty_host_keeps_its_slashes(pg_url: str, schema: str) -> None:
+    """``postgresql:///db?host=/socket/dir`` is a libpq URL; it lost its ``//`` and libpq refused it."""
+    parts = urlsplit(pg_url)
+    socket_dir = dict(parse_qsl(parts.query)).get("host")
+    if parts.netloc.split("@")[-1] or not socket_dir:
+        pytest.skip("the test server is not reached through a Unix socket")
+    user = parts.netloc.split("@")[0].split(":")[0]
+    url = f"postgresql://{parts.path}?host={socket_dir}&user={user}&schema={schema}"
+    store = gv.connect(url)
+    try:
+        assert store.open_collection("socket", spec_of(128)).count() == 0
+    finally:
+        store.close()
 
 
 def test_unreachable_server_is_a_store_error_without_the_password() -> None:
