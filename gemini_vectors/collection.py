@@ -25,7 +25,7 @@ from gemini_vectors.errors import (
     PartialEmbeddingError,
     SpecMismatchError,
 )
-from gemini_vectors.filters import FilterLike, parse_filter, validate_metadata
+from gemini_vectors.filters import FilterLike, metadata_equal, parse_filter, validate_metadata
 from gemini_vectors.spec import EmbeddingSpec, TaskType
 from gemini_vectors.store import Match, Record, StoreCollection, Vector, as_vector
 
@@ -211,7 +211,7 @@ class Collection:
             }
             for pos in unchanged:
                 old = current.get(ids[pos])
-                if old is not None and dict(old.metadata) != metas[pos]:
+                if old is not None and not metadata_equal(old.metadata, metas[pos]):
                     records.append(Record(ids[pos], old.vector, metas[pos], hashes[pos]))
         if records:
             self.backend.upsert(records)

@@ -156,6 +156,30 @@ def _values_equal(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+def _same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, list | tuple) or isinstance(b, list | tuple):
+        return (
+            isinstance(a, list | tuple)
+            and isinstance(b, list | tuple)
+            and len(a) == len(b)
+            and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
+        )
+    # type(), not isinstance: True == 1 == 1.0 in Python, but they are three different stored values
+    return type(a) is type(b) and bool(a == b)
+
+
+def metadata_equal(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """True when two metadata mappings hold the same keys and the same values of the same types.
+
+    Unlike ``==``, ``True``, ``1`` and ``1.0`` differ (a filter on ``$eq: True`` tells them apart, and so
+    do the backends), and lists are compared element by element the same way. Used to decide whether
+    stored metadata must be written again.
+    """
+    if a.keys() != b.keys():
+        return False
+    return all(_same_value(a[key], b[key]) for key in a)
+
+
 def _field_equals(stored: Any, value: Any) -> bool:
     if isinstance(stored, list):
         return any(_values_equal(s, value) for s in stored)
@@ -297,6 +321,7 @@ __all__ = [
     "field_names",
     "is_reserved_key",
     "matches",
+    "metadata_equal",
     "parse_filter",
     "to_mongo",
     "validate_metadata",

@@ -255,3 +255,16 @@ def test_an_unreadable_file_is_named_by_its_place(
             docs.add(items)
         assert info.value.index == 1 and info.value.limit == "readable"
     assert docs.count() == 0 and gemini_emulator.stats.embed_calls == 0
+
+
+def test_a_metadata_change_between_true_1_and_1_0_on_unchanged_content_is_written(
+    docs: gv.Collection, gemini_emulator: GeminiEmulator
+) -> None:
+    docs.add(["same text"], ids=["b"], metadata=[{"k": True, "tags": ["x"]}])
+    gemini_emulator.stats.reset()
+    for value in (1.0, 1, True):
+        docs.add(["same text"], ids=["b"], metadata=[{"k": value, "tags": ["x"]}])
+        stored = docs.get(["b"])[0].metadata["k"]
+        assert type(stored) is type(value) and stored == value
+    assert gemini_emulator.stats.total_calls == 0  # metadata only: nothing embedded again
+    assert [m.id for m in docs.search("same text", k=5, filter={"k": {"$eq": True}})] == ["b"]

@@ -11,7 +11,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gemini_vectors.errors import FilterError, MetadataError
-from gemini_vectors.filters import And, Comparison, Or, matches, parse_filter, to_mongo, validate_metadata
+from gemini_vectors.filters import (
+    And,
+    Comparison,
+    Or,
+    matches,
+    metadata_equal,
+    parse_filter,
+    to_mongo,
+    validate_metadata,
+)
 
 
 def test_bare_value_means_eq_and_several_keys_mean_and() -> None:
@@ -141,3 +150,14 @@ def test_numpy_scalars_are_their_python_values() -> None:
     out = validate_metadata({"i": np.int64(3), "f": np.float32(0.5), "b": np.bool_(True), "s": np.str_("x")})
     assert out == {"i": 3, "f": 0.5, "b": True, "s": "x"}
     assert [type(v) for v in out.values()] == [int, float, bool, str]
+
+
+def test_metadata_equal_tells_bool_int_and_float_apart() -> None:
+    assert metadata_equal({"k": 1, "t": ["a", "b"]}, {"k": 1, "t": ["a", "b"]})
+    assert metadata_equal({}, {})
+    for a, b in [(True, 1), (1, 1.0), (True, 1.0), (0, False), ("1", 1)]:
+        assert not metadata_equal({"k": a}, {"k": b}), (a, b)
+        assert not metadata_equal({"k": b}, {"k": a}), (b, a)
+    assert not metadata_equal({"t": ["a", "b"]}, {"t": ["b", "a"]})
+    assert not metadata_equal({"t": ["a"]}, {"t": "a"})
+    assert not metadata_equal({"k": 1}, {"k": 1, "j": 1})
