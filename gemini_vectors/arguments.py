@@ -44,12 +44,30 @@ def expect_items(value: Any, name: str = "items") -> None:
 
 
 def check_record_id(value: Any, where: str) -> str:
-    """A record id: a non-empty string without NUL characters (no backend stores those)."""
+    """A record id: a non-empty string of Unicode scalar values without NUL (no backend stores those)."""
     if not isinstance(value, str) or not value:
         raise MetadataError(f"{where}: ids must be non-empty strings, got {value!r}")
     if "\x00" in value:
         raise MetadataError(f"{where}: id {value!r} contains a NUL character, which no backend stores")
+    check_unicode(value, where, what="id")
     return value
+
+
+def check_unicode(value: str, where: str, *, what: str) -> None:
+    """Refuse a string with a lone surrogate (``"\\ud800"``, from a bad decode): it is no Unicode text,
+    so it has no UTF-8 form; PostgreSQL, JSON and the wire protocols would fail on it mid-write.
+
+    Raises:
+        MetadataError: naming ``where``, ``what`` and the position of the surrogate.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise MetadataError(
+            f"{where}: {what} {value!r} holds a lone surrogate {value[exc.start]!r} at position {exc.start}, "
+            "which is not Unicode text and no backend stores; decode the source with errors='replace', "
+            "or fix the string"
+        ) from None
 
 
 def check_count(

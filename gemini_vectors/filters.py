@@ -24,6 +24,7 @@ from typing import Any, Literal, TypeAlias
 
 import numpy as np
 
+from gemini_vectors.arguments import check_unicode
 from gemini_vectors.errors import FilterError, MetadataError
 
 Scalar: TypeAlias = str | int | float | bool
@@ -277,6 +278,10 @@ def validate_metadata(metadata: Mapping[str, Any], *, where: str = "metadata") -
             raise MetadataError(f"{where}: {key!r} is {value}, outside the 64-bit range backends store")
         if "\x00" in key or (isinstance(value, str) and "\x00" in value):
             raise MetadataError(f"{where}: {key!r} holds a NUL character, which PostgreSQL cannot store")
+        check_unicode(key, where, what="key")
+        for text in value if isinstance(value, list | tuple) else (value,):
+            if isinstance(text, str):
+                check_unicode(text, where, what=f"{key!r} value")
         if isinstance(value, list | tuple):
             if not all(isinstance(v, str) for v in value):
                 raise MetadataError(f"{where}: {key!r} is a list; lists may hold strings only")

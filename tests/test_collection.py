@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -268,3 +269,21 @@ def test_a_metadata_change_between_true_1_and_1_0_on_unchanged_content_is_writte
         assert type(stored) is type(value) and stored == value
     assert gemini_emulator.stats.total_calls == 0  # metadata only: nothing embedded again
     assert [m.id for m in docs.search("same text", k=5, filter={"k": {"$eq": True}})] == ["b"]
+
+
+@pytest.mark.parametrize(
+    ("ids", "metadata", "named"),
+    [
+        (["ok", "\ud800"], None, r"item 1: id '\\ud800' holds a lone surrogate"),
+        (["ok", "two"], [{}, {"k\udfff": "v"}], r"metadata of item 1: key 'k\\udfff' holds a lone surrogate"),
+        (["ok", "two"], [{}, {"k": "v\ud800"}], r"metadata of item 1: 'k' value 'v\\ud800' holds a lone"),
+        (["ok", "two"], [{}, {"k": ["a", "\ud800"]}], r"metadata of item 1: .k. value .\\ud800. holds"),
+    ],
+)
+def test_a_lone_surrogate_in_an_id_or_metadata_is_refused_before_anything_is_paid_or_written(
+    docs: gv.Collection, gemini_emulator: GeminiEmulator, ids: list[str], metadata: Any, named: str
+) -> None:
+    with pytest.raises(MetadataError, match=named):
+        docs.add(["fine", "also fine"], ids=ids, metadata=metadata)
+    assert gemini_emulator.stats.total_calls == 0
+    assert docs.count() == 0
