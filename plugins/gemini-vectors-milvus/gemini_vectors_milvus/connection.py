@@ -1,0 +1,183 @@
+"""``milvus://``, ``milvuss://`` and ``milvus+lite://`` URLs, and their clients.
+
+* ``milvus://HOST[:PORT][?db=NAME]``: a Milvus server over plain gRPC (default port 19530);
+* ``milvuss://HOST[:PORT][?db=NAME]``: the same over TLS (Zilliz Cloud), with the token (``user:password``
+  or an API key) from ``MILVUS_TOKEN`` (or the ``token=`` option);
+* ``milvus+lite:///abs/path.db``: Milvus Lite, the engine in process, persisted in that file.
+
+Milvus Lite holds a lock on its file, so every ``connect()`` of one path in a process shares one client
+(counted, closed with the last store). A token or a password in the URL is refused: it would end up in
+logs and shell histories.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from gemini_vectors.errors import ConfigurationError
+from gemini_vectors.redaction import is_secret_parameter
+
+TOKEN_ENV = "MILVUS_TOKEN"
+SCHEMES = ("milvus", "milvuss", "milvus+lite")
+SERVER_PARAMETERS = ("db",)
+DEFAULT_PORT = 19530
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a Milvus answers, parsed from a URL."""
+
+    scheme: str
+    host: str = ""
+    port: int = DEFAULT_PORT
+    db: str | None = None
+    path: str | None = None  # milvus+lite
+
+    @property
+    def lite(self) -> bool:
+        """Whether this is Milvus Lite (in process, no server)."""
+        return self.scheme == "milvus+lite"
+
+    @property
+    def secure(self) -> bool:
+        """Whether requests go over TLS."""
+        return self.scheme == "milvuss"
+
+    @property
+    def uri(self) -> str:
+        """The ``uri`` pymilvus takes (no secret: the token travels separately)."""
+        if self.lite:
+            assert self.path is not None
+            return self.path
+        return f"{'https' if self.secure else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def safe_url(self) -> str:
+        """The URL in a normal form, without anything secret (it never holds any)."""
+        if self.lite:
+            return f"milvus+lite://{self.path}"
+        query = f"?db={self.db}" if self.db else ""
+        return f"{self.scheme}://{self.host}:{self.port}{query}"
+
+
+def parse_url(url: str) -> Endpoint:
+    """Parse a Milvus URL (see the module docstring).
+
+    Raises:
+        ConfigurationError: unknown scheme or parameter, a missing host, a relative path or one not ending
+            in ``.db``, a bad port, or a secret in the URL (the token belongs in ``MILVUS_TOKEN``).
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigurationError(f"not a Milvus URL: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in SCHEMES:
+        raise ConfigurationError(f"unsupported scheme {parts.scheme!r}; use one of {', '.join(SCHEMES)}")
+    if parts.username or parts.password:
+        raise ConfigurationError(
+            f"credentials do not go into a {scheme}:// URL; set {TOKEN_ENV} or pass token=..."
+        )
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    secrets = sorted(k for k in params if is_secret_parameter(k))
+    if secrets:
+        raise ConfigurationError(
+            f"a token does not go into a {scheme}:// URL (found {', '.join(secrets)}); set "
+            f"{TOKEN_ENV} or pass token=..."
+        )
+    if scheme == "milvus+lite":
+        path = unquote(parts.path)
+        if parts.netloc or not path.startswith("/") or params or not path.endswith(".db"):
+            raise ConfigurationError(
+                "milvus+lite:// takes an absolute path to a file ending in .db and no parameters, "
+                "e.g. milvus+lite:///var/milvus/vectors.db"
+            )
+        return Endpoint(scheme, path=os.path.normpath(path))
+    host = parts.hostname
+    if not host:
+        raise ConfigurationError(f"a {scheme}:// URL needs a host, e.g. {scheme}://localhost:{DEFAULT_PORT}")
+    if parts.path.strip("/"):
+        raise ConfigurationError(
+            f"a {scheme}:// URL names a server only; a database goes in ?db=..., not {parts.path!r}"
+        )
+    unknown = sorted(set(params) - set(SERVER_PARAMETERS))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown parameter(s) {', '.join(unknown)} in a {scheme}:// URL; "
+            f"known: {', '.join(SERVER_PARAMETERS)}"
+        )
+    if port is not None and not 0 < port < 65536:  # pragma: no cover - urlsplit refuses most already
+        raise ConfigurationError(f"the port must be between 1 and 65535, not {port}")
+    return Endpoint(
+        scheme, host=host, port=port if port is not None else DEFAULT_PORT, db=params.get("db") or None
+    )
+
+
+def token_for(endpoint: Endpoint, option: str | None) -> str | None:
+    """The token: the option when given, else ``MILVUS_TOKEN`` for a server (never in clear)."""
+    if option is not None:
+        return option or None
+    if endpoint.lite:
+        return None
+    return os.environ.get(TOKEN_ENV) or None
+
+
+class SharedLiteClient:
+    """One Milvus Lite client shared by every store of one file in the process."""
+
+    def __init__(self, path: str, client: Any) -> None:
+        self.path = path
+        self.client = client
+        self.users = 0
+
+
+_shared: dict[str, SharedLiteClient] = {}
+_shared_lock = threading.Lock()
+
+
+def acquire_lite(endpoint: Endpoint) -> SharedLiteClient:
+    """The shared Milvus Lite client of ``endpoint``'s file, started on first use."""
+    assert endpoint.path is not None
+    with _shared_lock:
+        shared = _shared.get(endpoint.path)
+        if shared is None:
+            try:
+                from pymilvus import MilvusClient  # type: ignore[import-untyped]
+            except ImportError as exc:  # pragma: no cover - pymilvus is a dependency
+                raise ConfigurationError(f"pymilvus is not installed: {exc}") from None
+            directory = os.path.dirname(endpoint.path)
+            if directory:
+                os.makedirs(directory, exist_ok=True)
+            shared = SharedLiteClient(endpoint.path, MilvusClient(endpoint.path))
+            _shared[endpoint.path] = shared
+        shared.users += 1
+        return shared
+
+
+def release_lite(shared: SharedLiteClient) -> None:
+    """Give back a shared client; the last user closes it."""
+    with _shared_lock:
+        shared.users -= 1
+        if shared.users > 0:
+            return
+        _shared.pop(shared.path, None)
+    shared.client.close()
+
+
+def open_server_client(endpoint: Endpoint, *, token: str | None, timeout: float | None) -> Any:
+    """A ``MilvusClient`` for a server endpoint (the caller closes it)."""
+    from pymilvus import MilvusClient
+
+    options: dict[str, Any] = {"uri": endpoint.uri}
+    if token:
+        options["token"] = token
+    if endpoint.db:
+        options["db_name"] = endpoint.db
+    if timeout is not None:
+        options["timeout"] = float(timeout)
+    return MilvusClient(**options)
