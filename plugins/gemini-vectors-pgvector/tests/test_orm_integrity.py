@@ -586,7 +586,9 @@ def test_a_hand_set_vector_is_stored_at_unit_length_and_odd_arrays_are_refused(
         )
         session.commit()
     with Session(engine) as session:
-        distances: dict[int, float] = dict(session.execute(select(Doc.id, Doc.embedding.nearest(np.ones(HALF)))).tuples().all())
+        distances: dict[int, float] = dict(
+            session.execute(select(Doc.id, Doc.embedding.nearest(np.ones(HALF)))).tuples().all()
+        )
         for stored in session.scalars(select(Doc.embedding)):
             np.testing.assert_allclose(np.linalg.norm(stored.astype(np.float64)), 1.0, rtol=1e-3)
     assert set(distances) == {1, 2}
