@@ -84,10 +84,13 @@ def is_transient(exc: BaseException) -> bool:
     import httpx
     from chromadb.errors import InternalError, RateLimitError
 
-    if isinstance(
-        exc, httpx.TransportError | RateLimitError | InternalError | ConnectionError | TimeoutError
-    ):
-        return True
+    transient = (httpx.TransportError, RateLimitError, InternalError, ConnectionError, TimeoutError)
+    # chromadb wraps a refused connection in a ValueError ("Could not connect to a Chroma server")
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, transient):
+            return True
+        cause = cause.__cause__ or cause.__context__
     if isinstance(exc, ValueError | TypeError | KeyError):
         return False
     text = str(exc).lower()
