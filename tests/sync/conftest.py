@@ -120,7 +120,7 @@ def weaviate_url() -> Iterator[str]:
             proc.wait()
 
 
-@pytest.fixture(params=["memory", "postgresql", "pinecone", "weaviate", "qdrant"])
+@pytest.fixture(params=["memory", "postgresql", "pinecone", "weaviate", "qdrant", "chroma"])
 def store(request: pytest.FixtureRequest, pg: Pg, schema: str) -> Iterator[gv.VectorStore]:
     """A connected store of each plugin that is installed (others are skipped)."""
     kind = request.param
@@ -137,6 +137,11 @@ def store(request: pytest.FixtureRequest, pg: Pg, schema: str) -> Iterator[gv.Ve
             pytest.skip("the Qdrant plugin is not installed")
         # qdrant-client's local mode in memory (persisted local mode commits every point to SQLite)
         opened = gv.connect(f"qdrant+memory://sync-{uuid.uuid4().hex[:8]}")
+    elif kind == "chroma":
+        if "chroma" not in store_schemes():
+            pytest.skip("the Chroma plugin is not installed")
+        # Chroma's embedded engine (PersistentClient) in the test's own directory
+        opened = gv.connect(f"chroma://{request.getfixturevalue('tmp_path') / 'chroma'}")
     else:
         url = request.getfixturevalue("weaviate_url")
         opened = gv.connect(url)
