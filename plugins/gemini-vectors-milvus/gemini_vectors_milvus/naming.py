@@ -61,7 +61,5 @@ def quote(text: str) -> str:
     Milvus's parser knows the escapes ``\\\\``, ``\\"``, ``\\n``, ``\\r`` and ``\\t`` (``\\u`` and ``\\x``
     are errors); a raw newline ends a literal, other control characters pass as they are.
     """
-    escaped = (
-        text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
-    )
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
     return f'"{escaped}"'
