@@ -394,6 +394,7 @@ class ChromaStore(VectorStore):
     Args:
         client: A chromadb client (``PersistentClient``, ``HttpClient``, ``CloudClient``...).
         url: The URL it was opened with (kept without secrets, for messages).
+        owns_client: Close ``client`` in :meth:`close`.
         collection_prefix: First part of the Chroma name of every collection (``""``: none).
         batch_size: Records per upsert request (None: the client's ``get_max_batch_size()``; never more).
         max_retries: How often a call that failed transiently is repeated.
@@ -408,6 +409,7 @@ class ChromaStore(VectorStore):
         client: Any,
         *,
         url: str = "",
+        owns_client: bool = True,
         collection_prefix: str = "",
         batch_size: int | None = None,
         max_retries: int = 5,
@@ -423,6 +425,7 @@ class ChromaStore(VectorStore):
             raise ConfigurationError(f"retry_backoff must be a number of seconds >= 0, got {retry_backoff!r}")
         self.client = client
         self.url = url
+        self._owns_client = owns_client
         self.collection_prefix = check_prefix(collection_prefix)
         self.batch_size = batch_size
         self.max_retries = max_retries
@@ -563,8 +566,17 @@ class ChromaStore(VectorStore):
         return sorted(names)
 
     def close(self) -> None:
-        """Mark the store closed (chromadb shares one engine per path in a process, so it stays open)."""
+        """Close the client if this store opened it.
+
+        chromadb counts the clients of one path (or server) in a process and stops the shared engine with
+        the last one, so closing one store leaves the others of the path working.
+        """
+        if self._closed:
+            return
         self._closed = True
+        close = getattr(self.client, "close", None) if self._owns_client else None
+        if callable(close):
+            close()
 
 
 def call_with_retries(
@@ -596,7 +608,7 @@ def connect_chroma(url: str, /, **options: Any) -> ChromaStore:
     """The factory behind ``chroma://``, ``chroma+http://`` and ``chroma+https://``.
 
     Options:
-        client: An existing chromadb client to use.
+        client: An existing chromadb client to use (not closed by the store).
         api_key: The token for a server (default: ``CHROMA_API_KEY``), sent as ``x-chroma-token``.
         collection_prefix, batch_size, max_retries, retry_backoff: See :class:`ChromaStore`.
 
@@ -612,10 +624,10 @@ def connect_chroma(url: str, /, **options: Any) -> ChromaStore:
         raise ConfigurationError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     endpoint = parse_url(url)
     store_options = {k: options[k] for k in STORE_OPTIONS if k in options}
-    ChromaStore(None, **store_options)  # refuse bad options before connecting
+    ChromaStore(None, owns_client=False, **store_options)  # refuse bad options before connecting
     client = options.get("client")
     if client is not None:
-        return ChromaStore(client, url=endpoint.safe_url, **store_options)
+        return ChromaStore(client, url=endpoint.safe_url, owns_client=False, **store_options)
     if endpoint.embedded and "api_key" in options:
         raise ConfigurationError("chroma:// runs in process: it takes no api_key")
     api_key = None if endpoint.embedded else api_key_for(options.get("api_key"))

@@ -214,3 +214,33 @@ def test_the_readme_quickstart_runs_with_a_chroma_url(
     assert 'gv.connect(f"chroma://' in quickstart
     exec(compile(quickstart, str(README), "exec"), {})
     assert "t1" in capsys.readouterr().out
+
+
+def test_two_connects_of_one_path_share_its_engine_and_close_separately(tmp_path: Path) -> None:
+    url = f"chroma://{tmp_path / 'c'}"
+    with gv.connect(url) as a:
+        with gv.connect(url) as b:
+            a.open_collection("c", SPEC_128).upsert(make_records(2))
+            assert b.open_collection("c").count() == 2
+        assert a.open_collection("c").count() == 2  # b closing did not stop a's engine
+    with gv.connect(url) as c:  # reopened from disk
+        assert c.open_collection("c").count() == 2
+    with pytest.raises(StoreError, match="closed"):
+        a.list_collections()
+
+
+def test_filters_on_keys_with_dots_spaces_and_brackets(chroma_store: ChromaStore, name: str) -> None:
+    coll = chroma_store.open_collection(name, SPEC_128)
+    rows: list[dict[str, Any]] = [{"a.b": 1, "x y": "s", "t[0]": ["u"]}, {"a": 2}, {"a.b": 2, "t[0]": []}]
+    coll.upsert(make_records(3, metadata=rows))
+    probe = unit_vectors(1, seed=9)[0]
+
+    def ids(flt: dict[str, Any]) -> set[str]:
+        return {m.id for m in coll.query(probe, k=5, filter=flt)}  # type: ignore[arg-type]
+
+    assert ids({"a.b": 1}) == {"r0"} and ids({"x y": "s"}) == {"r0"} and ids({"t[0]": "u"}) == {"r0"}
+    assert ids({"a.b": {"$exists": False}}) == {"r1"}
+    assert ids({"t[0]": {"$exists": True}}) == {"r0", "r2"}  # an empty list is present
+    assert ids({"t[0]": {"$ne": "u"}}) == {"r1", "r2"}
+    assert dict(coll.get(["r2"])[0].metadata) == {"a.b": 2, "t[0]": []}
+    assert ids({"#document": {"$exists": False}}) == {"r0", "r1", "r2"}  # a key Chroma keeps: never set
