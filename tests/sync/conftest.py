@@ -120,7 +120,7 @@ def weaviate_url() -> Iterator[str]:
             proc.wait()
 
 
-@pytest.fixture(params=["memory", "postgresql", "pinecone", "weaviate", "qdrant", "chroma"])
+@pytest.fixture(params=["memory", "postgresql", "pinecone", "weaviate", "qdrant", "chroma", "milvus"])
 def store(request: pytest.FixtureRequest, pg: Pg, schema: str) -> Iterator[gv.VectorStore]:
     """A connected store of each plugin that is installed (others are skipped)."""
     kind = request.param
@@ -142,6 +142,11 @@ def store(request: pytest.FixtureRequest, pg: Pg, schema: str) -> Iterator[gv.Ve
             pytest.skip("the Chroma plugin is not installed")
         # Chroma's embedded engine (PersistentClient) in the test's own directory
         opened = gv.connect(f"chroma://{request.getfixturevalue('tmp_path') / 'chroma'}")
+    elif kind == "milvus":
+        if "milvus+lite" not in store_schemes():
+            pytest.skip("the Milvus plugin is not installed")
+        # Milvus Lite (the Milvus engine, in process) in a file of the test's own directory
+        opened = gv.connect(f"milvus+lite://{request.getfixturevalue('tmp_path') / 'milvus.db'}")
     else:
         url = request.getfixturevalue("weaviate_url")
         opened = gv.connect(url)
