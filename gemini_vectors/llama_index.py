@@ -624,8 +624,8 @@ class GeminiVectorStore(BasePydanticVectorStore):
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """The ``similarity_top_k`` nodes closest to ``query.query_embedding`` that match its filters.
 
-        ``doc_ids`` restricts the search to those source documents. Similarities are cosine (higher is
-        closer).
+        ``doc_ids`` restricts the search to those source documents; ``node_ids`` is ignored (restrict by
+        ``filters`` or ``doc_ids``). Similarities are cosine (higher is closer).
 
         Raises:
             ArgumentError: no query embedding, or a mode other than the default (dense) search.
@@ -637,8 +637,9 @@ class GeminiVectorStore(BasePydanticVectorStore):
             raise ArgumentError(f"query mode {query.mode.value!r} is not supported; use the default mode")
         if query.query_embedding is None:
             raise ArgumentError("query() needs query.query_embedding (the index sets it from embed_model)")
-        if query.node_ids:
-            raise ArgumentError("query() does not take node_ids; use filters or get_nodes()")
+        # query.node_ids is not a restriction here: over a store that keeps text, VectorStoreIndex passes
+        # the ids of the image and index nodes it also keeps in its docstore, so honouring them would hide
+        # every text node, and an index reopened from the store (which passes none) would answer otherwise
         flt = to_filter(query.filters)
         if query.doc_ids:
             by_doc = {REF_DOC_ID_KEY: {"$in": list(query.doc_ids)}}

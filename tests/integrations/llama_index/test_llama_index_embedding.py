@@ -78,7 +78,9 @@ def test_task_is_configurable(gemini_emulator: GeminiEmulator) -> None:
     (expected,) = raw_vectors(
         gemini_emulator, [types.Part.from_text(text="task: sentence similarity | query: two cats")]
     )
-    np.testing.assert_allclose(np.asarray([doc, query]), np.asarray([expected, expected]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray([doc, query]), np.asarray([expected, expected]), rtol=1e-5, atol=1e-6
+    )
     with pytest.raises(gv.ConfigurationError, match="not both"):
         GeminiEmbedding(client=gemini_emulator.client(), task="CLUSTERING", query_task="RETRIEVAL_QUERY")
 
