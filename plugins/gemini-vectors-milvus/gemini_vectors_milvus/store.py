@@ -215,6 +215,7 @@ class MilvusCollection(StoreCollection):
         vec = as_vector(r.vector, dims, what=f"vector of record {pos} ({r.id!r})")
         meta = validate_metadata(r.metadata, where=f"metadata of record {pos} ({r.id!r})")
         index = filter_index(meta)
+        json_bytes = 0
         for label, value in (("metadata", meta), ("filter index", index)):
             size = len(as_json(value).encode("utf-8", "surrogatepass"))
             if size > MAX_JSON_BYTES:
@@ -223,6 +224,7 @@ class MilvusCollection(StoreCollection):
                     f"JSON field holds at most {MAX_JSON_BYTES:,}; store large text elsewhere and keep a "
                     "reference in the metadata"
                 )
+            json_bytes += size
         if r.content_hash is not None and len(r.content_hash.encode("utf-8")) > MAX_VARCHAR:
             raise MetadataError(
                 f"record {pos} ({r.id[:40]!r}): its content hash is longer than {MAX_VARCHAR:,} bytes"
@@ -238,8 +240,7 @@ class MilvusCollection(StoreCollection):
         size = (
             len(r.id.encode("utf-8", "surrogatepass"))
             + dims * (2 if self.vector_type == "float16" else 4)
-            + len(as_json(meta).encode("utf-8", "surrogatepass"))
-            + len(as_json(index).encode("utf-8", "surrogatepass"))
+            + json_bytes
             + len((r.content_hash or "").encode("utf-8"))
             + 64
         )
