@@ -117,9 +117,9 @@ async def test_async_twins_send_the_same_requests(gemini_emulator: GeminiEmulato
 def test_bad_input_is_refused_before_any_call(gemini_emulator: GeminiEmulator) -> None:
     emb = GeminiEmbedding(client=gemini_emulator.client(), dimensions=DIMS)
     with pytest.raises(gv.ArgumentError, match="text 1"):
-        emb.get_text_embedding_batch(["ok", 3])  # type: ignore[list-item]
+        emb.get_text_embedding_batch(["ok", 3])
     with pytest.raises(gv.ArgumentError, match="one str"):
-        emb.get_query_embedding(["not", "one"])  # type: ignore[arg-type]
+        emb.get_query_embedding(["not", "one"])
     with pytest.raises(gv.ArgumentError, match="image 0"):
         emb.get_image_embedding_batch([3])  # type: ignore[list-item]
     assert gemini_emulator.stats.total_calls == 0
