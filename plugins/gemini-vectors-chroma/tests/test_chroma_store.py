@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import gemini_vectors as gv
+import numpy as np
 import pytest
 from gemini_vectors.errors import ConfigurationError, MetadataError, SpecMismatchError, StoreError, WriteError
 from gemini_vectors.spec import EmbeddingSpec
@@ -143,11 +144,11 @@ def test_a_record_the_engine_rejects_is_named_and_the_others_are_written(
     coll = chroma_store.open_collection(name, SPEC_128)
     assert isinstance(coll, ChromaCollection)
     records = make_records(9)
-    batch: list[tuple[str, tuple[list[float], dict[str, Any]]]] = [
-        (r.id, (r.vector.tolist(), {"__gv_keys": [""]})) for r in records
+    batch: list[tuple[str, tuple[Any, dict[str, Any]]]] = [
+        (r.id, (r.vector, {"__gv_keys": [""]})) for r in records
     ]
     # a vector of the wrong size reaches the engine only past upsert()'s checks: here, sent directly
-    batch[5] = ("r5", ([0.5] * 64, {"__gv_keys": [""]}))
+    batch[5] = ("r5", (np.full(64, 0.5, dtype=np.float32), {"__gv_keys": [""]}))
     failures = coll._send(batch)
     assert list(failures) == ["r5"] and "dimension" in failures["r5"].lower()
     assert sorted(coll.iter_ids()) == sorted(r.id for r in records if r.id != "r5")
