@@ -245,3 +245,21 @@ def test_filters_on_keys_with_dots_spaces_and_brackets(chroma_store: ChromaStore
     assert ids({"t[0]": {"$ne": "u"}}) == {"r1", "r2"}
     assert dict(coll.get(["r2"])[0].metadata) == {"a.b": 2, "t[0]": []}
     assert ids({"#document": {"$exists": False}}) == {"r0", "r1", "r2"}  # a key Chroma keeps: never set
+
+
+@pytest.mark.parametrize(
+    "url", ["chroma:///tmp/c", "chroma+http://localhost:8000", "chroma+https://x.example"]
+)
+def test_connect_without_the_plugin_names_the_distribution(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    from gemini_vectors import plugins
+    from gemini_vectors.errors import UnknownStoreError
+
+    monkeypatch.setenv(plugins.DISABLE_ENV, "chroma")
+    plugins.reload_plugins()
+    try:
+        with pytest.raises(UnknownStoreError, match=r"pip install gemini-vectors-chroma"):
+            gv.connect(url)
+    finally:
+        monkeypatch.delenv(plugins.DISABLE_ENV)
+        plugins.reload_plugins()
+    assert {"chroma", "chroma+http", "chroma+https"} <= set(plugins.store_schemes())
