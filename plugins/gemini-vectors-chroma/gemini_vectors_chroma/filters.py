@@ -12,7 +12,8 @@ semantics of :func:`gemini_vectors.filters.matches` (each checked on Chroma's en
 * ``$in`` groups its values by type (Chroma's ``$in`` takes one type): strings, bools, numbers (as floats
   if any is a float), plus a ``$contains`` per string for list fields.
 * ``$gt $gte $lt $lte`` are Chroma's, which compare numbers only.
-* list conditions are gated by ``__gv_keys`` (see :func:`_has`: chromadb can leave stray list values);
+* every condition is gated by ``__gv_keys`` (see :func:`_gated`): a key the record's key list lacks is
+  missing, whatever chromadb holds under it;
 * ``$exists`` is ``$contains``/``$not_contains`` on ``__gv_keys``, the keys each record has (an empty list
   counts as present, a missing key as absent).
 
@@ -63,13 +64,17 @@ def _groups(values: tuple[Scalar, ...]) -> list[list[Any]]:
     return [g for g in (strings, bools, numbers) if g]
 
 
-def _has(field: str, condition: Where) -> Where:
-    """``condition`` on a list field, for records whose key list says they have the field.
+def _gated(field: str, translated: Translated, *, negated: bool) -> Translated:
+    """``translated``, decided by the record's key list where the key is absent.
 
-    chromadb 1.5 leaves the list values of a dropped collection's records behind, and a record of a later
-    collection can inherit them (a list key it never had); the key list, always written, is the truth.
+    The key list, written with every record, is the truth about which keys a record has: chromadb 1.5
+    leaves the list values of a dropped collection's records behind (a record of a later collection can
+    inherit a list key it never had), and Chroma's upsert merges metadata. A positive condition also
+    requires the key in ``__gv_keys``; a negated one also holds for a record whose key list lacks it.
     """
-    return {"$and": [{KEYS_KEY: {"$contains": field}}, condition]}
+    if negated:
+        return _any([{KEYS_KEY: {"$not_contains": field}}, translated])
+    return _all([{KEYS_KEY: {"$contains": field}}, translated])
 
 
 def _one_of(field: str, values: tuple[Scalar, ...]) -> Translated:
@@ -77,7 +82,7 @@ def _one_of(field: str, values: tuple[Scalar, ...]) -> Translated:
     for group in _groups(values):
         parts.append({field: {"$in": group}})
         if isinstance(group[0], str):
-            parts.extend(_has(field, {field: {"$contains": s}}) for s in group)
+            parts.extend({field: {"$contains": s}} for s in group)
     return _any(parts)
 
 
@@ -107,15 +112,17 @@ def _comparison(flt: Comparison) -> Translated:
         return {KEYS_KEY: {"$contains" if value else "$not_contains": field}}
     if op in ("$eq", "$ne"):
         assert not isinstance(value, tuple)
-        return _one_of(field, (value,)) if op == "$eq" else _none_of(field, (value,))
+        if op == "$eq":
+            return _gated(field, _one_of(field, (value,)), negated=False)
+        return _gated(field, _none_of(field, (value,)), negated=True)
     if op == "$in":
         assert isinstance(value, tuple)
-        return _one_of(field, value)
+        return _gated(field, _one_of(field, value), negated=False)
     if op == "$nin":
         assert isinstance(value, tuple)
-        return _none_of(field, value)
+        return _gated(field, _none_of(field, value), negated=True)
     assert isinstance(value, int | float) and not isinstance(value, bool)  # the parser checked
-    return {field: {op: value}}
+    return _gated(field, {field: {op: value}}, negated=False)
 
 
 def translate(flt: Filter | None) -> Translated:

@@ -263,3 +263,25 @@ def test_connect_without_the_plugin_names_the_distribution(monkeypatch: pytest.M
         monkeypatch.delenv(plugins.DISABLE_ENV)
         plugins.reload_plugins()
     assert {"chroma", "chroma+http", "chroma+https"} <= set(plugins.store_schemes())
+
+
+def test_a_key_outside_the_key_list_is_missing_to_reads_and_filters(
+    chroma_store: ChromaStore, name: str
+) -> None:
+    """Whatever else chromadb holds for a record (a merged-in key, another client's write), its key list
+    rules."""
+    coll = chroma_store.open_collection(name, SPEC_128)
+    assert isinstance(coll, ChromaCollection)
+    coll.upsert(make_records(2))  # metadata {"i": 0}, {"i": 1}
+    handle = chroma_store.client.get_collection(coll.chroma_name)
+    handle.update(ids=["r0"], metadatas=[{"ghost": 1, "gtags": ["x"]}])  # Chroma merges these in
+    probe = unit_vectors(1)[0]
+
+    def ids(flt: dict[str, Any]) -> set[str]:
+        return {m.id for m in coll.query(probe, k=5, filter=flt)}  # type: ignore[arg-type]
+
+    assert (
+        ids({"ghost": 1}) == set() and ids({"ghost": {"$gte": 0}}) == set() and ids({"gtags": "x"}) == set()
+    )
+    assert ids({"ghost": {"$ne": 1}}) == {"r0", "r1"} and ids({"ghost": {"$exists": False}}) == {"r0", "r1"}
+    assert dict(coll.get(["r0"])[0].metadata) == {"i": 0}
