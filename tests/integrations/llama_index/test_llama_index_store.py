@@ -102,6 +102,19 @@ def test_an_index_end_to_end_and_reopened_in_a_new_process(
     assert len(QUERIES) == len(before)
 
 
+async def test_an_index_built_and_queried_async(li_store: StoreAt, gemini_emulator: GeminiEmulator) -> None:
+    emb = GeminiEmbedding(client=gemini_emulator.client(), dimensions=DIMS)
+    vs = GeminiVectorStore(li_store.store, "async_index", embed_model=emb)
+    ctx = StorageContext.from_defaults(vector_store=vs)
+    # use_async: the index calls aget_text_embedding_batch and async_add
+    index = VectorStoreIndex.from_documents(DOCS, storage_context=ctx, embed_model=emb, use_async=True)
+    german = MetadataFilters(filters=[MetadataFilter(key="lang", value="de")])
+    hits = await index.as_retriever(similarity_top_k=3, filters=german).aretrieve("a sleeping cat")
+    assert [hit.node.ref_doc_id for hit in hits] == ["doc-katzen"]
+    await index.adelete_ref_doc("doc-katzen")
+    assert await index.as_retriever(similarity_top_k=3, filters=german).aretrieve("a sleeping cat") == []
+
+
 def mock_nodes() -> list[TextNode]:
     rng = np.random.default_rng(7)
     specs = [
