@@ -272,3 +272,7 @@ def test_bad_nodes_are_refused_before_anything_is_written(li_store: StoreAt) -> 
         with pytest.raises(error, match=message):
             vs.add([good, bad])
     assert vs.get_nodes(["a", "n"]) == []
+    # no embedding named and no stored spec: the space of the vectors is unknown, so nothing is created
+    with pytest.raises(gv.ConfigurationError, match="pass embed_model="):
+        GeminiVectorStore(li_store.store, "fresh").add([good])
+    assert "fresh" not in li_store.store.list_collections()
