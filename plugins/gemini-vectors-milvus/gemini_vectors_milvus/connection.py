@@ -167,6 +167,11 @@ def release_lite(shared: SharedLiteClient) -> None:
             return
         _shared.pop(shared.path, None)
     shared.client.close()
+    # MilvusClient.close() leaves Milvus Lite's in-process server (and its lock on the file) running to
+    # the end of the process: stop it, so another process can open the same file
+    from milvus_lite.server_manager import server_manager_instance
+
+    server_manager_instance.release_server(shared.path)
 
 
 def open_server_client(endpoint: Endpoint, *, token: str | None, timeout: float | None) -> Any:

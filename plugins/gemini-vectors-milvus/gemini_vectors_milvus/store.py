@@ -703,6 +703,7 @@ class MilvusStore(VectorStore):
         recorded = self._recorded(name)
         if recorded is None:
             raise CollectionNotFoundError(f"no collection {name!r} in {self.url}")
+        self._call(self.client.load_collection, self.milvus_name(name))
         return MilvusCollection(self, name, spec, self.milvus_name(name), recorded[1], recorded[2])
 
     def list_collections(self) -> list[str]:
