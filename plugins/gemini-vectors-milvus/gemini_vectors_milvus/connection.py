@@ -169,7 +169,7 @@ def release_lite(shared: SharedLiteClient) -> None:
     shared.client.close()
     # MilvusClient.close() leaves Milvus Lite's in-process server (and its lock on the file) running to
     # the end of the process: stop it, so another process can open the same file
-    from milvus_lite.server_manager import server_manager_instance
+    from milvus_lite.server_manager import server_manager_instance  # type: ignore[import-untyped]
 
     server_manager_instance.release_server(shared.path)
 
