@@ -494,16 +494,10 @@ def drop_previous(vectorizer: SyncJob) -> str | None:
 
 def _remove_own_records(vectorizer: SyncJob, name: str) -> int:
     """Delete the records the job stamped in collection ``name`` (which it adopted); returns how many."""
-    own = vectorizer.ownership()
     backend = vectorizer.store.open_collection(name)
+    writer = vectorizer.writer(name)
     ids = list(backend.iter_ids(1000))
-    doomed: list[str] = []
-    for start in range(0, len(ids), 1000):
-        stored = backend.content_hashes(ids[start : start + 1000])
-        doomed.extend(i for i, h in stored.items() if own.is_stamped(h))
-    for start in range(0, len(doomed), 1000):
-        backend.delete(ids=doomed[start : start + 1000])
-    return len(doomed)
+    return sum(writer.delete_owned(backend, ids[start : start + 1000]) for start in range(0, len(ids), 1000))
 
 
 def abort_reembed(vectorizer: SyncJob) -> str | None:

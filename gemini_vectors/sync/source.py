@@ -166,14 +166,7 @@ def _is_unique_key(table: sa.Table, column: str) -> bool:
     """False only when the table says ``column`` is not unique on its own: it has a primary key that is
     not that column, and no unique constraint or index on that column alone. A table or view without a
     primary key cannot say, and is trusted."""
-    primary = [c.name for c in table.primary_key.columns]
-    if not primary or primary == [column]:
-        return True
-    alone = [column]
-    for constraint in table.constraints:
-        if isinstance(constraint, sa.UniqueConstraint) and [c.name for c in constraint.columns] == alone:
-            return True
-    return any(index.unique and [c.name for c in index.columns] == alone for index in table.indexes)
+    return not table.primary_key.columns or _has_unique_key(table, column)
 
 
 def _has_unique_key(table: sa.Table, column: str) -> bool:

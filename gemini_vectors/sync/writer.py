@@ -353,7 +353,7 @@ class RowWriter:
                 # one lock order for every writer, so two writers of one store never deadlock
                 records.sort(key=lambda rec: rec.id)
                 coll.upsert_vectors(records)
-            res.deleted += self._delete_owned(coll.backend, emptied)
+            res.deleted += self.delete_owned(coll.backend, emptied)
             res.deleted += self._delete_gone(tx, coll.backend, doomed)
         res.embedded += len(embedded)
         res.unchanged += len(refreshed)
@@ -384,9 +384,9 @@ class RowWriter:
                 ).scalars()
             )
             ids = self.source.missing(got, conn=tx)  # still gone, now that nobody can be on them
-        return self._delete_owned(backend, ids)
+        return self.delete_owned(backend, ids)
 
-    def _delete_owned(self, backend: StoreCollection, ids: Sequence[str]) -> int:
+    def delete_owned(self, backend: StoreCollection, ids: Sequence[str]) -> int:
         """Delete the records among ``ids`` that exist and that the job owns; returns how many."""
         if not ids:
             return 0
