@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,7 @@ from gemini_vectors.errors import (
 )
 from gemini_vectors.filters import FilterLike, metadata_equal, parse_filter, validate_metadata
 from gemini_vectors.spec import EmbeddingSpec, TaskType
-from gemini_vectors.store import Match, Record, StoreCollection, Vector, as_vector
+from gemini_vectors.store import Match, Record, StoreCollection, Vector, as_vector, check_ef_search
 
 DEFAULT_CHUNK = 500
 
@@ -120,12 +120,14 @@ class Collection:
         all_ids: list[str] = []
         failures: dict[int, str] = {}
         offset = 0
+        expected = len(items) if isinstance(items, Sized) else None
         try:
-            for chunk in _chunks(items, ids, metadata, titles, self.chunk_size):
-                chunk_ids, chunk_failures = self._add_chunk(embedder, chunk, offset)
-                all_ids.extend(chunk_ids)
-                failures.update(chunk_failures)
-                offset += len(chunk)
+            with self.backend.bulk_load(expected):
+                for chunk in _chunks(items, ids, metadata, titles, self.chunk_size):
+                    chunk_ids, chunk_failures = self._add_chunk(embedder, chunk, offset)
+                    all_ids.extend(chunk_ids)
+                    failures.update(chunk_failures)
+                    offset += len(chunk)
         except Exception as exc:
             if offset:
                 exc.add_note(
@@ -256,6 +258,7 @@ class Collection:
         *,
         task: TaskType | str = TaskType.RETRIEVAL_QUERY,
         include_vectors: bool = False,
+        ef_search: int | None = None,
     ) -> list[Match]:
         """The ``k`` stored items closest to ``query`` that match ``filter``, best first.
 
@@ -265,10 +268,39 @@ class Collection:
             filter: A portable metadata filter, e.g. ``{"lang": "en", "year": {"$gte": 2020}}``.
             task: The task the query is embedded for.
             include_vectors: Return each match's stored vector too.
+            ef_search: The HNSW candidate list for this query (None: the collection's
+                :attr:`ef_search`). Larger finds more of the true nearest neighbours and takes longer;
+                only backends with that knob take it (pgvector, Weaviate, Qdrant).
+
+        Raises:
+            ArgumentError: ``k`` or ``ef_search`` is not a positive integer, or ``ef_search`` was given
+                to a backend without the knob; nothing was embedded.
         """
         check_count(k, "k")
         flt = parse_filter(filter)
-        return self.backend.query(self._query_vector(query, task), k, flt, include_vectors=include_vectors)
+        if ef_search is None:
+            vector = self._query_vector(query, task)
+            return self.backend.query(vector, k, flt, include_vectors=include_vectors)
+        ef = check_ef_search(self.backend, ef_search)
+        # Only backends that declare accepts_ef_search take the keyword (the ABC's signature is the
+        # portable one), hence the untyped call.
+        query_with_ef: Callable[..., list[Match]] = self.backend.query
+        return query_with_ef(
+            self._query_vector(query, task), k, flt, include_vectors=include_vectors, ef_search=ef
+        )
+
+    @property
+    def ef_search(self) -> int | None:
+        """The default HNSW candidate list of this collection's searches (None: the backend has none).
+
+        Set it to trade latency for recall on every later search; backends keep it with the collection
+        where they can (pgvector in its registry table, Weaviate in the collection's index config).
+        """
+        return self.backend.ef_search
+
+    @ef_search.setter
+    def ef_search(self, value: int) -> None:
+        self.backend.set_ef_search(check_ef_search(self.backend, value))
 
     def get(self, ids: Sequence[str], *, include_vectors: bool = True) -> list[Record]:
         """The stored records with these ids, in the order asked; unknown ids are left out."""
@@ -305,9 +337,7 @@ def _content_hash(item: ItemLike, title: str | None, index: int) -> str:
         raise ContentError(f"cannot be read: {exc}", index=index, limit="readable") from exc
 
 
-def _check_ids(
-    backend: StoreCollection, ids: Sequence[str], *, given: Sequence[bool], offset: int
-) -> None:
+def _check_ids(backend: StoreCollection, ids: Sequence[str], *, given: Sequence[bool], offset: int) -> None:
     """Every id a valid record id the backend can store; a given id not repeated (a derived one repeats
     for equal content). Runs before anything is embedded, so a bad id costs nothing and loses nothing."""
     first: dict[str, int] = {}

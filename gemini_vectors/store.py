@@ -13,6 +13,7 @@ import functools
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -101,6 +102,10 @@ class Match:
 def _parsing_query_filter(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def query(self: StoreCollection, vector: Any, k: Any, filter: Any = None, **kwargs: Any) -> Any:
+        if "ef_search" in kwargs:
+            ef_search = kwargs.pop("ef_search")
+            if ef_search is not None:
+                kwargs["ef_search"] = check_ef_search(self, ef_search)
         return fn(self, vector, k, parse_filter(filter), **kwargs)
 
     query.__gv_parses_filter__ = True  # type: ignore[attr-defined]
@@ -114,6 +119,25 @@ def _parsing_delete_filter(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     delete.__gv_parses_filter__ = True  # type: ignore[attr-defined]
     return delete
+
+
+def check_ef_search(backend: StoreCollection, value: object) -> int:
+    """``value`` as an ``ef_search`` for ``backend``: a positive int, on a backend that has the knob.
+
+    Raises:
+        ArgumentError: not a positive integer, or the backend's search has no candidate-list size.
+    """
+    if not backend.accepts_ef_search:
+        raise ArgumentError(
+            f"{type(backend).__name__} has no search-time candidate list (ef) to set; leave ef_search "
+            "unset for this backend"
+        )
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ArgumentError(f"ef_search must be a positive integer, got {value!r}")
+    limit = backend.max_ef_search
+    if limit is not None and value > limit:
+        raise ArgumentError(f"ef_search={value} is above {type(backend).__name__}'s limit of {limit}")
+    return value
 
 
 class StoreCollection(ABC):
@@ -140,6 +164,12 @@ class StoreCollection(ABC):
     max_id_length: int | None = None
     #: What :meth:`id_length` counts, for messages.
     id_length_unit: str = "bytes of UTF-8"
+    #: Whether :meth:`query` takes ``ef_search=`` (the HNSW candidate list of one query: larger finds
+    #: more of the true neighbours, and costs more). Only then does the core pass it; for other backends
+    #: a value is refused before the query is sent. Third-party backends keep working unchanged.
+    accepts_ef_search: bool = False
+    #: The largest ``ef_search`` the backend takes, or None.
+    max_ef_search: int | None = None
 
     def __init__(self, name: str, spec: EmbeddingSpec) -> None:
         self._name = name
@@ -182,6 +212,35 @@ class StoreCollection(ABC):
         """The embedding spec recorded with the collection."""
         return self._spec
 
+    @property
+    def ef_search(self) -> int | None:
+        """The collection's default HNSW candidate list per query; None when the backend has no such knob."""
+        return None
+
+    def set_ef_search(self, value: int) -> None:
+        """Change the collection's default ``ef_search`` (kept with the collection where it can be).
+
+        Raises:
+            ArgumentError: not a positive integer, or the backend has no such knob.
+        """
+        check_ef_search(self, value)
+        raise NotImplementedError(f"{type(self).__name__} declares ef_search but cannot set its default")
+
+    @contextmanager
+    def bulk_load(self, expected: int | None = None) -> Iterator[None]:
+        """Mark a load of many records: the backend may defer index upkeep until the block ends.
+
+        Callers wrap whole loads in it (:meth:`~gemini_vectors.Collection.add`, a sync pass), with the
+        number of records they expect to write when they know it. A backend that builds its index
+        faster in one go than row by row (pgvector's HNSW) may leave an empty or small collection
+        unindexed for a large load and build the index when the block ends, whether it ended normally
+        or by an error. Searches during the load still answer, by exact scan. The default does nothing.
+
+        Args:
+            expected: How many records the load writes, or None when unknown (no deferral then).
+        """
+        yield
+
     @abstractmethod
     def upsert(self, records: Sequence[Record]) -> None:
         """Insert or replace records by id; re-upserting an id leaves exactly one record for it.
@@ -197,7 +256,9 @@ class StoreCollection(ABC):
         """The ``k`` records closest to ``vector`` by cosine similarity that match ``filter``, best first.
 
         ``filter`` may also be a raw mapping in the portable filter language (``{"lang": "en"}``): it is
-        parsed before the backend sees it, for every backend (see :meth:`__init_subclass__`).
+        parsed before the backend sees it, for every backend (see :meth:`__init_subclass__`). A backend
+        with :attr:`accepts_ef_search` also takes ``ef_search: int | None = None`` (None: its default,
+        :attr:`ef_search`); the core checks the value first.
         """
 
     @abstractmethod
