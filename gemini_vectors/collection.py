@@ -300,7 +300,7 @@ class Collection:
 
     @ef_search.setter
     def ef_search(self, value: int) -> None:
-        self.backend.set_ef_search(check_ef_search(self.backend, value))
+        self.backend.set_ef_search(check_ef_search(self.backend, value, per_query=False))
 
     def get(self, ids: Sequence[str], *, include_vectors: bool = True) -> list[Record]:
         """The stored records with these ids, in the order asked; unknown ids are left out."""

@@ -121,16 +121,21 @@ def _parsing_delete_filter(fn: Callable[..., Any]) -> Callable[..., Any]:
     return delete
 
 
-def check_ef_search(backend: StoreCollection, value: object) -> int:
-    """``value`` as an ``ef_search`` for ``backend``: a positive int, on a backend that has the knob.
+def check_ef_search(backend: StoreCollection, value: object, *, per_query: bool = True) -> int:
+    """``value`` as an ``ef_search`` for ``backend``: a positive int within the backend's limit.
+
+    Args:
+        per_query: Checking a value for one query (the backend must declare
+            :attr:`~StoreCollection.accepts_ef_search`), rather than a collection's default.
 
     Raises:
-        ArgumentError: not a positive integer, or the backend's search has no candidate-list size.
+        ArgumentError: not a positive integer, above the backend's limit, or (``per_query``) given to a
+            backend whose queries take no candidate-list size.
     """
-    if not backend.accepts_ef_search:
+    if per_query and not backend.accepts_ef_search:
         raise ArgumentError(
-            f"{type(backend).__name__} has no search-time candidate list (ef) to set; leave ef_search "
-            "unset for this backend"
+            f"{type(backend).__name__} takes no search-time candidate list (ef) per query; leave "
+            "ef_search unset for this backend"
         )
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ArgumentError(f"ef_search must be a positive integer, got {value!r}")
@@ -218,13 +223,15 @@ class StoreCollection(ABC):
         return None
 
     def set_ef_search(self, value: int) -> None:
-        """Change the collection's default ``ef_search`` (kept with the collection where it can be).
+        """Change the collection's default ``ef_search``, kept with the collection where the backend can.
+
+        A backend with the knob overrides this (and :attr:`ef_search`), after
+        ``check_ef_search(self, value, per_query=False)``.
 
         Raises:
-            ArgumentError: not a positive integer, or the backend has no such knob.
+            ArgumentError: the backend has no such knob (this default), or the value is out of range.
         """
-        check_ef_search(self, value)
-        raise NotImplementedError(f"{type(self).__name__} declares ef_search but cannot set its default")
+        raise ArgumentError(f"{type(self).__name__} has no search-time candidate list (ef) to set")
 
     @contextmanager
     def bulk_load(self, expected: int | None = None) -> Iterator[None]:
