@@ -198,6 +198,54 @@ class VectorIndex:
         return pick, np.asarray(dist, dtype=np.float32)
 
 
+class UnindexedVectors(VectorIndex):
+    """A named vector with ``vectorIndexConfig.skip``: kept with its objects, never indexed.
+
+    The server gives such a vector its noop index (``adapters/repos/db/vector/noop``): inserts are not
+    checked against other vectors' lengths, the vectors are stored in the objects (so a fetch with
+    ``include_vector`` returns them), and any vector search on the target fails.
+    """
+
+    def __init__(self, name: str, config: dict[str, Any]) -> None:
+        super().__init__(name, config)
+        self._vectors: dict[int, np.ndarray] = {}
+        self._next = 0
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def check(self, vector: np.ndarray) -> None:
+        if vector.ndim != 1 or vector.shape[0] == 0:
+            raise UnprocessableError(f'vector for target "{self.name}" must be a non-empty list of numbers')
+
+    def add(self, vector: np.ndarray) -> int:
+        self.check(vector)
+        row = self._next
+        self._next += 1
+        self._vectors[row] = np.array(vector, dtype=np.float32)
+        return row
+
+    def replace(self, row: int, vector: np.ndarray) -> None:
+        self.check(vector)
+        self._vectors[row] = np.array(vector, dtype=np.float32)
+
+    def remove(self, row: int) -> None:
+        self._vectors.pop(row, None)
+
+    def get(self, row: int) -> np.ndarray:
+        return np.array(self._vectors[row], dtype=np.float32)
+
+    def distances(self, query: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        raise UnprocessableError(
+            f'vector search: target vector "{self.name}": cannot vector-search on a class not vector-indexed'
+        )
+
+
+def make_index(name: str, config: dict[str, Any]) -> VectorIndex:
+    """The index the server builds for ``config``: none (noop) for HNSW with ``skip``, else a real one."""
+    return UnindexedVectors(name, config) if config.get("skip") else VectorIndex(name, config)
+
+
 # -- objects -------------------------------------------------------------------------------------
 
 
@@ -252,9 +300,9 @@ class ClassState:
         if self.named_vectors:
             for vname, cfg in self.definition["vectorConfig"].items():
                 if vname not in self.indexes:
-                    self.indexes[vname] = VectorIndex(vname, cfg["vectorIndexConfig"])
+                    self.indexes[vname] = make_index(vname, cfg["vectorIndexConfig"])
         elif LEGACY not in self.indexes:
-            self.indexes[LEGACY] = VectorIndex(LEGACY, self.definition["vectorIndexConfig"])
+            self.indexes[LEGACY] = make_index(LEGACY, self.definition["vectorIndexConfig"])
 
     def set_definition(self, definition: dict[str, Any]) -> None:
         self.definition = definition

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from typing import Any
 
 from .errors import UnprocessableError
@@ -464,6 +465,45 @@ def normalize_class(body: Any) -> dict[str, Any]:
 
 
 _IMMUTABLE_INVERTED = ("indexNullState", "indexPropertyLength", "indexTimestamps")
+#: What a vector index config update may not change (the server's ``ValidateUserConfigUpdate`` of
+#: ``adapters/repos/db/vector/hnsw`` and ``.../flat``); ``ef``, the dynamic ef bounds,
+#: ``flatSearchCutoff``, ``vectorCacheMaxObjects``, ``filterStrategy`` and compression stay mutable.
+_IMMUTABLE_HNSW: tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...] = (
+    ("efConstruction", lambda c: c.get("efConstruction")),
+    ("maxConnections", lambda c: c.get("maxConnections")),
+    ("cleanupIntervalSeconds", lambda c: c.get("cleanupIntervalSeconds")),
+    ("distance", lambda c: c.get("distance")),
+    ("multivector enabled", lambda c: bool((c.get("multivector") or {}).get("enabled"))),
+)
+_IMMUTABLE_FLAT: tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...] = (
+    ("distance", lambda c: c.get("distance")),
+    ("pq.cache", lambda c: bool((c.get("pq") or {}).get("cache"))),
+    ("pq", lambda c: bool((c.get("pq") or {}).get("enabled"))),
+    ("bq", lambda c: bool((c.get("bq") or {}).get("enabled"))),
+)
+
+
+def _check_index_update(index_type: str, old: dict[str, Any], new: dict[str, Any], where: str) -> None:
+    """Refuse a change of an immutable index parameter, in the server's words."""
+    fields = _IMMUTABLE_HNSW if index_type == "hnsw" else _IMMUTABLE_FLAT if index_type == "flat" else ()
+    for name, read in fields:
+        before, after = read(old), read(new)
+        if before != after:
+            raise UnprocessableError(
+                f'{where}{name} is immutable: attempted change from "{_go(before)}" to "{_go(after)}"'
+            )
+    # A skipped HNSW vector has the noop index, whose UpdateUserConfig accepts only configs that keep
+    # skip; the other way (skip turned on) is accepted and takes effect when the shard is next loaded.
+    if index_type == "hnsw" and old.get("skip") and not new.get("skip"):
+        raise UnprocessableError(
+            "cannot update vector index config on a non-indexed class. Delete and re-create without "
+            "skip property"
+        )
+
+
+def _go(value: Any) -> str:
+    """``value`` as Go's ``%v`` prints it."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def update_class(current: dict[str, Any], body: Any) -> dict[str, Any]:
@@ -499,8 +539,19 @@ def update_class(current: dict[str, Any], body: Any) -> dict[str, Any]:
             new = updated["vectorConfig"][vname]
             if new["vectorIndexType"] != cfg["vectorIndexType"]:
                 raise UnprocessableError(f'vector index type of "{vname}" is immutable')
-            if new["vectorIndexConfig"].get("distance") != cfg["vectorIndexConfig"].get("distance"):
-                raise UnprocessableError(f'distance of target vector "{vname}" is immutable')
-    elif updated["vectorIndexConfig"].get("distance") != current["vectorIndexConfig"].get("distance"):
-        raise UnprocessableError("vector index config: distance is immutable")
+            _check_index_update(
+                cfg["vectorIndexType"],
+                cfg["vectorIndexConfig"],
+                new["vectorIndexConfig"],
+                f'invalid update for vector "{vname}": ',
+            )
+    else:
+        if updated["vectorIndexType"] != current["vectorIndexType"]:
+            raise UnprocessableError("vector index type is immutable")
+        _check_index_update(
+            current["vectorIndexType"],
+            current["vectorIndexConfig"],
+            updated["vectorIndexConfig"],
+            "validate vector index config: ",
+        )
     return updated

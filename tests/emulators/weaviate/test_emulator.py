@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import weaviate
 from weaviate.classes.aggregate import GroupByAggregate
-from weaviate.classes.config import Configure, DataType, Property, Tokenization
+from weaviate.classes.config import Configure, DataType, Property, Reconfigure, Tokenization
 from weaviate.classes.data import DataObject
 from weaviate.classes.query import Filter, MetadataQuery, Sort, TargetVectors
 from weaviate.collections import Collection
@@ -298,6 +298,69 @@ def test_named_vectors_and_targets(client: weaviate.WeaviateClient, name: str) -
     )
     assert both.objects[0].properties["i"] == 2
     assert both.objects[0].metadata.distance == pytest.approx(0.0, abs=1e-5)
+
+
+def test_hnsw_ef_is_kept_and_updated_and_immutables_are_refused(
+    client: weaviate.WeaviateClient, emulator: WeaviateEmulator, name: str
+) -> None:
+    coll = make(
+        client,
+        name,
+        vector_config=[
+            Configure.Vectors.self_provided(name="a", vector_index_config=Configure.VectorIndex.hnsw(ef=64)),
+            Configure.Vectors.self_provided(name="b"),
+        ],
+    )
+    vcs = coll.config.get().vector_config
+    assert vcs is not None
+    assert [vcs[n].vector_index_config.ef for n in ("a", "b")] == [64, -1]  # type: ignore[union-attr]
+    coll.config.update(
+        vector_config=Reconfigure.Vectors.update(
+            name="a", vector_index_config=Reconfigure.VectorIndex.hnsw(ef=200)
+        )
+    )
+    after = coll.config.get().vector_config
+    assert after is not None
+    assert after["a"].vector_index_config.ef == 200  # type: ignore[union-attr]
+    assert after["b"].vector_index_config.ef == -1  # type: ignore[union-attr]
+    # the client offers no efConstruction update; a raw PUT is refused as the server refuses it
+    body = httpx.get(f"{emulator.http_url}/v1/schema/{name}").json()
+    body["vectorConfig"]["a"]["vectorIndexConfig"]["efConstruction"] = 64
+    answer = httpx.put(f"{emulator.http_url}/v1/schema/{name}", json=body)
+    assert answer.status_code == 422
+    (error,) = answer.json()["error"]
+    assert error["message"].startswith('invalid update for vector "a": efConstruction is immutable')
+
+
+def test_skipped_vector_is_stored_and_returned_but_not_searchable(
+    client: weaviate.WeaviateClient, emulator: WeaviateEmulator, name: str
+) -> None:
+    coll = make(
+        client,
+        name,
+        vector_config=[
+            Configure.Vectors.self_provided(name="short"),
+            Configure.Vectors.self_provided(name="full", vector_index_config=Configure.VectorIndex.none()),
+        ],
+    )
+    full, short = rows(4, dims=16, seed=3), rows(4, dims=4, seed=4)
+    coll.data.insert_many(
+        [
+            DataObject({"i": i}, vector={"full": full[i].tolist(), "short": short[i].tolist()})
+            for i in range(4)
+        ]
+    )
+    got = coll.query.near_vector(short[1].tolist(), target_vector="short", limit=1, include_vector=["full"])
+    assert got.objects[0].properties["i"] == 1
+    assert np.allclose(got.objects[0].vector["full"], full[1], atol=1e-6)
+    with pytest.raises(WeaviateQueryError, match="not vector-indexed"):
+        coll.query.near_vector(full[1].tolist(), target_vector="full", limit=1)
+    vcs = coll.config.get().vector_config
+    assert vcs is not None and vcs["full"].vector_index_config.skip is True  # type: ignore[union-attr]
+    body = httpx.get(f"{emulator.http_url}/v1/schema/{name}").json()
+    body["vectorConfig"]["full"]["vectorIndexConfig"]["skip"] = False
+    answer = httpx.put(f"{emulator.http_url}/v1/schema/{name}", json=body)
+    assert answer.status_code == 422 and "non-indexed class" in answer.json()["error"][0]["message"]
 
 
 FILTER_DATA: list[dict[str, Any]] = [
