@@ -7,6 +7,11 @@
 * ``qdrant+local:///abs/path``: qdrant-client's local mode, persisted in that directory;
 * ``qdrant+memory://[NAME]``: local mode in memory; a NAME shares one store within the process.
 
+Every URL also takes the store's options as query parameters (``qdrant+local:///var/qdrant?index=mrl:512``,
+``qdrant://host?ef_search=128``): ``index``, ``ef_search``, ``rerank_factor``, ``storage``,
+``collection_prefix``, ``batch_size``, ``max_batch_bytes``, ``max_retries``, ``retry_backoff``,
+``index_filtered_keys``; a keyword of ``gv.connect()`` wins over the same URL option.
+
 Local mode allows one client per directory, so every ``connect()`` of one path in a process shares one
 client (counted, closed with the last store). A key, a password or a token in the URL is refused: it
 would end up in logs and shell histories.
@@ -18,7 +23,7 @@ import os
 import threading
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from gemini_vectors.errors import ConfigurationError
 from gemini_vectors.redaction import is_secret_parameter
@@ -90,6 +95,58 @@ def _flag(value: Any, what: str) -> bool:
     raise ConfigurationError(f"{what} takes true or false, not {value!r}")
 
 
+def _int_option(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(f"URL option {name}={raw!r} must be an integer") from None
+
+
+def _float_option(name: str, raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigurationError(f"URL option {name}={raw!r} must be a number") from None
+
+
+#: The store options a URL may carry, with how their text is read (the store checks the values).
+URL_OPTIONS: dict[str, Any] = {
+    "index": lambda name, raw: raw,
+    "ef_search": _int_option,
+    "rerank_factor": _int_option,
+    "storage": lambda name, raw: raw,
+    "collection_prefix": lambda name, raw: raw,
+    "batch_size": _int_option,
+    "max_batch_bytes": _int_option,
+    "max_retries": _int_option,
+    "retry_backoff": _float_option,
+    "index_filtered_keys": lambda name, raw: _flag(raw, f"URL option {name}"),
+}
+
+
+def split_store_options(url: str) -> tuple[str, dict[str, Any]]:
+    """Take the store options (:data:`URL_OPTIONS`) out of ``url``'s query: the rest of the URL, and them.
+
+    Raises:
+        ConfigurationError: an option's text is not of its type, or an option is given twice.
+    """
+    base, sep, rest = url.partition("?")
+    if not sep:
+        return url, {}
+    query, hash_sign, fragment = rest.partition("#")
+    options: dict[str, Any] = {}
+    kept: list[tuple[str, str]] = []
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in URL_OPTIONS:
+            kept.append((key, value))
+            continue
+        if key in options:
+            raise ConfigurationError(f"URL option {key} is given twice; give it once")
+        options[key] = URL_OPTIONS[key](key, value)
+    remaining = urlencode(kept)
+    return base + ("?" + remaining if remaining else "") + hash_sign + fragment, options
+
+
 def parse_url(url: str) -> Endpoint:
     """Parse a Qdrant URL (see the module docstring).
 
@@ -120,13 +177,15 @@ def parse_url(url: str) -> Endpoint:
         path = unquote(parts.path)
         if parts.netloc or not path.startswith("/") or params:
             raise ConfigurationError(
-                "qdrant+local:// takes an absolute directory and no parameters, e.g. qdrant+local:///var/qdrant"
+                "qdrant+local:// takes an absolute directory and no parameters but the store options "
+                f"({', '.join(URL_OPTIONS)}), e.g. qdrant+local:///var/qdrant?index=mrl:512"
             )
         return Endpoint(scheme, path=os.path.normpath(path))
     if scheme == "qdrant+memory":
         if params or parts.path.strip("/"):
             raise ConfigurationError(
-                "qdrant+memory:// takes an optional name only, e.g. qdrant+memory://test"
+                "qdrant+memory:// takes an optional name and the store options "
+                f"({', '.join(URL_OPTIONS)}) only, e.g. qdrant+memory://test?ef_search=128"
             )
         return Endpoint(scheme, memory_name=parts.netloc)
     host = parts.hostname
@@ -140,7 +199,7 @@ def parse_url(url: str) -> Endpoint:
     if unknown:
         raise ConfigurationError(
             f"unknown parameter(s) {', '.join(unknown)} in a {scheme}:// URL; "
-            f"known: {', '.join(SERVER_PARAMETERS)}"
+            f"known: {', '.join((*SERVER_PARAMETERS, *URL_OPTIONS))}"
         )
     grpc = _flag(params.get("grpc", "false"), "grpc")
     grpc_port = _port(params.get("grpc_port", 6334), "grpc_port")

@@ -4,8 +4,11 @@ Layout of one collection (see :mod:`.naming` for the names and :mod:`.storage` f
 
 * one Qdrant collection per gemini-vectors collection, with one unnamed dense vector (cosine distance)
   stored as the plan planned from the spec says (float32, float16, or int8/binary quantization with
-  rescoring);
-* the embedding spec, the user's collection name and the storage plan live in the collection's
+  rescoring); or, with ``index="mrl:<d>"``, a full and a ``d``-dim prefix named vector, the HNSW graph on
+  the prefix only, searched in two stages by one ``query_points`` (prefetch on the prefix, re-rank on the
+  full vector);
+* the embedding spec, the user's collection name and the plan (storage, index layout, ``ef_search``
+  default) live in the collection's
   **metadata** (``{"gemini_vectors": {...}}``), written in the request that creates the collection, so
   there is no moment when the collection exists without its spec. It is read back and compared on every
   open, and again before every write (:class:`~gemini_vectors.errors.SpecMismatchError` before anything
@@ -25,6 +28,7 @@ the server rejects is split in halves until the records it rejects are found, an
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import random
@@ -43,9 +47,18 @@ from gemini_vectors.errors import (
     WriteError,
 )
 from gemini_vectors.filters import Filter, MetadataValue, validate_metadata
+from gemini_vectors.index_choice import IndexChoice, parse_index
 from gemini_vectors.redaction import redact_text
 from gemini_vectors.spec import EmbeddingSpec
-from gemini_vectors.store import Match, Record, StoreCollection, Vector, VectorStore, as_vector
+from gemini_vectors.store import (
+    Match,
+    Record,
+    StoreCollection,
+    Vector,
+    VectorStore,
+    as_vector,
+    check_ef_search,
+)
 
 from .connection import SharedLocalClient
 from .filters import as_filter, index_hints, translate
@@ -59,7 +72,17 @@ from .naming import (
     escape_name,
     point_id,
 )
-from .storage import Plan, plan_for, quantization_config, search_params, vectors_config
+from .storage import (
+    DEFAULT_RERANK_FACTOR,
+    FULL_VECTOR,
+    INDEX_KINDS,
+    PREFIX_VECTOR,
+    CollectionPlan,
+    collection_quantization_config,
+    plan_for,
+    search_params,
+    vectors_config,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -126,23 +149,48 @@ def _retry_after(exc: BaseException) -> float | None:
         return None
 
 
-def _record_metadata(name: str, spec: EmbeddingSpec, plan: Plan) -> dict[str, Any]:
-    return {METADATA_KEY: {"format": METADATA_FORMAT, "name": name, "spec": spec.to_dict(), "storage": plan}}
+def _record_entry(name: str, spec: EmbeddingSpec, plan: CollectionPlan) -> dict[str, Any]:
+    """The gemini_vectors entry of a collection's metadata (the whole of it: an update replaces it)."""
+    return {"format": METADATA_FORMAT, "name": name, "spec": spec.to_dict(), **plan.to_dict()}
 
 
-def _parse_metadata(metadata: Mapping[str, Any] | None) -> tuple[str, EmbeddingSpec, str] | None:
-    """``(name, spec, plan)`` from a collection's metadata, or None if gemini-vectors did not make it."""
+def _record_metadata(name: str, spec: EmbeddingSpec, plan: CollectionPlan) -> dict[str, Any]:
+    return {METADATA_KEY: _record_entry(name, spec, plan)}
+
+
+def _parse_metadata(
+    metadata: Mapping[str, Any] | None,
+) -> tuple[str, EmbeddingSpec, CollectionPlan] | None:
+    """``(name, spec, plan)`` from a collection's metadata, or None if gemini-vectors did not make it.
+
+    Raises:
+        ConfigurationError: the spec is ours but the plan is not one this version reads (a newer one
+            wrote it).
+    """
     entry = (metadata or {}).get(METADATA_KEY)
     if not isinstance(entry, Mapping):
         return None
     try:
-        return (
-            str(entry["name"]),
-            EmbeddingSpec.from_dict(entry["spec"]),
-            str(entry.get("storage", "float32")),
-        )
+        name, spec = str(entry["name"]), EmbeddingSpec.from_dict(entry["spec"])
     except (ValueError, KeyError, TypeError):
         return None
+    try:
+        plan = CollectionPlan.from_dict(entry)
+    except ConfigurationError as exc:
+        raise ConfigurationError(
+            f"collection {name!r} records a plan this version of gemini-vectors-qdrant does not read "
+            f"({exc}); upgrade gemini-vectors-qdrant"
+        ) from None
+    return name, spec, plan
+
+
+def _strict_ef_limit(info: Any) -> int | None:
+    """The largest ``hnsw_ef`` a server's strict mode lets a search of this collection ask for, if any."""
+    strict = getattr(getattr(info, "config", None), "strict_mode_config", None)
+    if strict is None or not getattr(strict, "enabled", False):
+        return None
+    limit = getattr(strict, "search_max_hnsw_ef", None)
+    return limit if isinstance(limit, int) and limit > 0 else None
 
 
 def _decode_payload(
@@ -163,9 +211,9 @@ def _decode_payload(
     )
 
 
-def _vector_of(raw: Any) -> Vector:
-    if isinstance(raw, Mapping):  # named vectors: ours is the unnamed one
-        raw = raw.get("", next(iter(raw.values()), None))
+def _vector_of(raw: Any, name: str = "") -> Vector:
+    if isinstance(raw, Mapping):  # named vectors: ours is the one named (the unnamed one is "")
+        raw = raw.get(name, next(iter(raw.values()), None) if name == "" else None)
     if raw is None:
         return np.zeros(0, dtype=np.float32)
     return np.asarray(raw, dtype=np.float32)
@@ -182,19 +230,89 @@ class QdrantCollection(StoreCollection):
     # The record id lives in the payload (the point id is its UUIDv5): Qdrant sets no length limit on it;
     # a record whose request would pass max_batch_bytes is refused by name in upsert instead.
     max_id_length = None
+    # Qdrant's hnsw_ef per search request. Qdrant sets no upper limit of its own; a server in strict
+    # mode may (search_max_hnsw_ef), and then it is this collection's max_ef_search.
+    accepts_ef_search = True
 
     def __init__(
-        self, store: QdrantStore, name: str, spec: EmbeddingSpec, qdrant_name: str, plan: str
+        self,
+        store: QdrantStore,
+        name: str,
+        spec: EmbeddingSpec,
+        qdrant_name: str,
+        plan: CollectionPlan,
+        *,
+        max_ef_search: int | None = None,
     ) -> None:
         super().__init__(name, spec)
         self._store = store
         self.qdrant_name = qdrant_name
-        self.plan = plan
+        self.stored_plan = plan
+        self.max_ef_search = max_ef_search
         self._indexed: set[str] | None = None
 
     def __repr__(self) -> str:
         spec = self.spec.describe()
-        return f"QdrantCollection({self.name!r}, qdrant={self.qdrant_name!r}, {spec}, {self.plan})"
+        return (
+            f"QdrantCollection({self.name!r}, qdrant={self.qdrant_name!r}, {spec}, {self.plan}, "
+            f"index={self.index})"
+        )
+
+    @property
+    def plan(self) -> str:
+        """The storage plan of the indexed vector (see :mod:`gemini_vectors_qdrant.storage`)."""
+        return self.stored_plan.storage
+
+    @property
+    def index(self) -> IndexChoice:
+        """The index layout: ``hnsw`` (one unnamed vector) or ``mrl:<d>`` (two-stage search)."""
+        return self.stored_plan.index
+
+    @property
+    def ef_search(self) -> int | None:
+        """The default ``hnsw_ef`` of this collection's searches, recorded with it; None: Qdrant's default.
+
+        Qdrant's default is the collection's ``ef_construct`` (100 unless configured). qdrant-client's
+        local mode searches exactly, so there it changes nothing.
+        """
+        return self.stored_plan.ef_search
+
+    def set_ef_search(self, value: int) -> None:
+        """Record a new default ``hnsw_ef`` in the collection's metadata (other stores see it on open).
+
+        Raises:
+            ArgumentError: not a positive integer, or above the server's strict-mode limit.
+            CollectionNotFoundError: the collection was dropped.
+            SpecMismatchError: it was recreated for another spec meanwhile.
+        """
+        value = check_ef_search(self, value, per_query=False)
+        store = self._store
+        recorded = store._recorded(self.name)
+        if recorded is None:
+            raise CollectionNotFoundError(
+                f"collection {self.name!r} (Qdrant collection {self.qdrant_name}) no longer exists; open "
+                "it again to recreate it"
+            )
+        if recorded[0] != self.spec:
+            raise SpecMismatchError(self.name, recorded[0], self.spec)
+        # from the recorded plan, not ours: what another store recorded meanwhile is kept
+        plan = dataclasses.replace(recorded[1], ef_search=value)
+        self._call(
+            "recording ef_search",
+            store.client.update_collection,
+            self.qdrant_name,
+            metadata=_record_metadata(self.name, self.spec, plan),
+        )
+        self.stored_plan = plan
+
+    def _vector_name(self) -> str:
+        """The name of the vector that holds the whole record vector ("": the unnamed one)."""
+        return FULL_VECTOR if self.stored_plan.prefix_dimensions is not None else ""
+
+    def _with_vectors(self, wanted: bool) -> Any:
+        if wanted and self.stored_plan.prefix_dimensions is not None:
+            return [FULL_VECTOR]  # the prefix is ours, not the user's
+        return wanted
 
     def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
@@ -261,6 +379,7 @@ class QdrantCollection(StoreCollection):
 
         store = self._store
         dims = self.spec.dimensions
+        prefix = self.stored_plan.prefix_dimensions
         latest: dict[str, tuple[int, Any, int]] = {}
         for pos, r in enumerate(records):
             if not isinstance(r.id, str) or not r.id:
@@ -271,8 +390,14 @@ class QdrantCollection(StoreCollection):
             payload: dict[str, Any] = {**meta, ID_KEY: r.id, KEYS_KEY: sorted(meta)}
             if r.content_hash is not None:
                 payload[HASH_KEY] = r.content_hash
+            vector: Any = vec.tolist()
+            if prefix is not None:
+                # the prefix as given: the cosine distance normalizes it in Qdrant
+                vector = {FULL_VECTOR: vector, PREFIX_VECTOR: vector[:prefix]}
             size = (
-                len(json.dumps(payload, ensure_ascii=False).encode("utf-8")) + dims * BYTES_PER_DIMENSION + 64
+                len(json.dumps(payload, ensure_ascii=False).encode("utf-8"))
+                + (dims + (prefix or 0)) * BYTES_PER_DIMENSION
+                + 64
             )
             if size > store.max_batch_bytes:
                 raise MetadataError(
@@ -284,12 +409,19 @@ class QdrantCollection(StoreCollection):
             latest.pop(r.id, None)  # the last occurrence of an id wins
             latest[r.id] = (
                 pos,
-                models.PointStruct(id=point_id(r.id), vector=vec.tolist(), payload=payload),
+                models.PointStruct(id=point_id(r.id), vector=vector, payload=payload),
                 size,
             )
         # The recorded spec is read again before the first write: a collection dropped and recreated for
-        # another spec meanwhile must not receive these vectors.
-        store._check_recorded(self.name, self.qdrant_name, self.spec)
+        # another spec meanwhile must not receive these vectors, nor one recreated with another layout
+        # (its vectors are named differently).
+        recorded_plan = store._check_recorded(self.name, self.qdrant_name, self.spec)
+        if recorded_plan.index != self.stored_plan.index:
+            raise StoreError(
+                f"collection {self.name!r} ({self.qdrant_name}) was recreated with index="
+                f"{str(recorded_plan.index)!r} since it was opened here with {str(self.index)!r}; open it "
+                "again and repeat the upsert"
+            )
         failures: dict[str, str] = {}
         batch: list[tuple[str, Any]] = []
         batch_bytes = 0
@@ -333,9 +465,19 @@ class QdrantCollection(StoreCollection):
     # -- reading -----------------------------------------------------------------------------
 
     def query(
-        self, vector: Vector, k: int, filter: Filter | None = None, *, include_vectors: bool = False
+        self,
+        vector: Vector,
+        k: int,
+        filter: Filter | None = None,
+        *,
+        include_vectors: bool = False,
+        ef_search: int | None = None,
     ) -> list[Match]:
-        """The ``k`` nearest records by cosine similarity that match ``filter``, best first."""
+        """The ``k`` nearest records by cosine similarity that match ``filter``, best first.
+
+        ``ef_search`` is Qdrant's ``hnsw_ef`` for this search (None: the collection's :attr:`ef_search`);
+        with ``mrl:<d>`` it applies to the first stage, the one that walks the prefix's HNSW graph.
+        """
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ArgumentError(f"k must be a positive integer, got {k!r}")
         q = as_vector(vector, self.spec.dimensions, what="query vector")
@@ -347,25 +489,76 @@ class QdrantCollection(StoreCollection):
             "query",
             self._store.client.query_points,
             self.qdrant_name,
-            query=q.tolist(),
-            limit=k,
-            query_filter=as_filter(translated),
-            with_payload=True,
-            with_vectors=include_vectors,
-            # local mode searches exactly (and warns about search parameters): rescoring is for servers
-            search_params=None if self._store.local else search_params(self.plan),
+            **self.query_arguments(
+                q,
+                k,
+                as_filter(translated),
+                include_vectors=include_vectors,
+                ef_search=ef_search,
+                exact_engine=self._store.local,
+            ),
         )
+        name = self._vector_name()
         out: list[Match] = []
         for point in res.points:
             record_id, meta, _ = _decode_payload(point.payload)
-            vec = _vector_of(point.vector) if include_vectors else None
+            vec = _vector_of(point.vector, name) if include_vectors else None
             out.append(
                 Match(record_id if record_id is not None else str(point.id), float(point.score), meta, vec)
             )
         return out
 
+    def query_arguments(
+        self,
+        q: Vector,
+        k: int,
+        qdrant_filter: Any,
+        *,
+        include_vectors: bool = False,
+        ef_search: int | None = None,
+        exact_engine: bool = False,
+    ) -> dict[str, Any]:
+        """The keyword arguments of the ``query_points`` request of one search (after the collection name).
+
+        Args:
+            qdrant_filter: The Qdrant ``Filter`` (or None); with ``mrl:<d>`` it is applied in both stages.
+            ef_search: ``hnsw_ef`` for this search; None: the collection's default.
+            exact_engine: The engine searches exactly (qdrant-client's local mode, which warns about
+                search parameters it ignores): no ``hnsw_ef`` or rescoring is sent.
+        """
+        from qdrant_client import models
+
+        plan = self.stored_plan
+        ef = ef_search if ef_search is not None else plan.ef_search
+        params = None if exact_engine else search_params(plan.storage, ef)
+        common: dict[str, Any] = {
+            "query_filter": qdrant_filter,
+            "with_payload": True,
+            "with_vectors": self._with_vectors(include_vectors),
+        }
+        prefix = plan.prefix_dimensions
+        if prefix is None:
+            return {"query": q.tolist(), "limit": k, "search_params": params, **common}
+        values = q.tolist()
+        return {
+            # stage 1: the HNSW graph of the prefix, k * rerank_factor candidates that pass the filter
+            "prefetch": models.Prefetch(
+                query=values[:prefix],
+                using=PREFIX_VECTOR,
+                limit=k * plan.rerank_factor,
+                filter=qdrant_filter,
+                params=params,
+            ),
+            # stage 2: those candidates re-ranked on the full vector (no graph there: m=0)
+            "query": values,
+            "using": FULL_VECTOR,
+            "limit": k,
+            **common,
+        }
+
     def _retrieve(self, ids: Sequence[str], *, with_vectors: bool, with_payload: Any) -> dict[str, Any]:
         found: dict[str, Any] = {}
+        name = self._vector_name()
         for chunk in _chunks(list(ids), ID_CHUNK):
             points = self._call(
                 "get",
@@ -373,7 +566,7 @@ class QdrantCollection(StoreCollection):
                 self.qdrant_name,
                 ids=[point_id(i) for i in chunk],
                 with_payload=with_payload,
-                with_vectors=with_vectors,
+                with_vectors=self._with_vectors(with_vectors),
             )
             for point in points:
                 record_id, meta, content_hash = _decode_payload(point.payload)
@@ -381,7 +574,7 @@ class QdrantCollection(StoreCollection):
                     found[record_id] = (
                         meta,
                         content_hash,
-                        _vector_of(point.vector) if with_vectors else None,
+                        _vector_of(point.vector, name) if with_vectors else None,
                     )
         return found
 
@@ -478,6 +671,12 @@ class QdrantStore(VectorStore):
             stores with different prefixes on one server do not see each other's collections.
         storage: The storage plan for new collections: ``auto`` (planned from the spec) or one of
             ``float32``, ``float16``, ``scalar``, ``binary`` (see :mod:`gemini_vectors_qdrant.storage`).
+        index: The index layout of new collections: ``hnsw`` or ``mrl:<d>`` (Matryoshka two-stage
+            search: an HNSW index on the first ``d`` dimensions, candidates re-ranked on the full vector;
+            a collection whose vectors are not longer than ``d`` is refused).
+        ef_search: The default ``hnsw_ef`` of new collections, recorded with each (None: Qdrant's
+            default, the collection's ``ef_construct``, 100 unless configured).
+        rerank_factor: With ``mrl:<d>``, prefix candidates per result re-ranked on the full vector.
         batch_size: Points per upsert request.
         max_batch_bytes: Bytes per upsert request (keep under the server's ``max_request_size_mb``).
         max_retries: How often a call that failed transiently is repeated.
@@ -498,6 +697,9 @@ class QdrantStore(VectorStore):
         local: bool = False,
         collection_prefix: str = "",
         storage: str = "auto",
+        index: str | IndexChoice = "hnsw",
+        ef_search: int | None = None,
+        rerank_factor: int = DEFAULT_RERANK_FACTOR,
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         max_retries: int = 5,
@@ -509,12 +711,22 @@ class QdrantStore(VectorStore):
             ("batch_size", batch_size, 1),
             ("max_batch_bytes", max_batch_bytes, 1024),
             ("max_retries", max_retries, 0),
+            ("rerank_factor", rerank_factor, 1),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigurationError(f"{label} must be an integer of at least {low}, got {value!r}")
         if not isinstance(retry_backoff, int | float) or retry_backoff < 0:
             raise ConfigurationError(f"retry_backoff must be a number of seconds >= 0, got {retry_backoff!r}")
+        bad_ef = isinstance(ef_search, bool) or not isinstance(ef_search, int) or ef_search < 1
+        if ef_search is not None and bad_ef:
+            raise ConfigurationError(
+                f"ef_search must be a positive integer (Qdrant's hnsw_ef), got {ef_search!r}; leave it "
+                "unset for Qdrant's default"
+            )
         plan_for(EmbeddingSpec.for_model("gemini-embedding-2", 768), storage)  # refuse a bad plan now
+        self.index = parse_index(index, kinds=INDEX_KINDS)
+        self.ef_search = ef_search
+        self.rerank_factor = rerank_factor
         self.client = client
         self.url = url
         self._owns_client = owns_client
@@ -583,12 +795,16 @@ class QdrantStore(VectorStore):
                 f"reading Qdrant collection {qdrant_name} in {self.url} failed: {self._said(exc)}"
             ) from exc
 
-    def _recorded(self, name: str) -> tuple[EmbeddingSpec, str] | None:
+    def _recorded(self, name: str) -> tuple[EmbeddingSpec, CollectionPlan, int | None] | None:
+        """``(spec, plan, strict-mode hnsw_ef limit)`` recorded for ``name``, or None without a collection."""
         qdrant_name = self.qdrant_name(name)
         info = self._read(qdrant_name)
         if info is None:
             return None
-        recorded = _parse_metadata(info.config.metadata)
+        try:
+            recorded = _parse_metadata(info.config.metadata)
+        except ConfigurationError as exc:
+            raise StoreError(f"Qdrant collection {qdrant_name} in {self.url}: {exc}") from None
         if recorded is None:
             raise StoreError(
                 f"Qdrant collection {qdrant_name} in {self.url} exists but is not a gemini-vectors "
@@ -600,9 +816,10 @@ class QdrantStore(VectorStore):
                 f"Qdrant collection {qdrant_name} holds gemini-vectors collection {recorded[0]!r}, "
                 f"not {name!r}"
             )
-        return recorded[1], recorded[2]
+        return recorded[1], recorded[2], _strict_ef_limit(info)
 
-    def _check_recorded(self, name: str, qdrant_name: str, spec: EmbeddingSpec) -> None:
+    def _check_recorded(self, name: str, qdrant_name: str, spec: EmbeddingSpec) -> CollectionPlan:
+        """The plan recorded for ``name``, after checking the collection still exists under ``spec``."""
         recorded = self._recorded(name)
         if recorded is None:
             raise CollectionNotFoundError(
@@ -611,6 +828,7 @@ class QdrantStore(VectorStore):
             )
         if recorded[0] != spec:
             raise SpecMismatchError(name, recorded[0], spec)
+        return recorded[1]
 
     # -- the VectorStore contract -------------------------------------------------------------
 
@@ -623,18 +841,38 @@ class QdrantStore(VectorStore):
         recorded = self._recorded(name)
         return recorded[0] if recorded is not None else None
 
+    def _plan_for(self, spec: EmbeddingSpec) -> CollectionPlan:
+        """The plan of a new collection for ``spec`` under this store's options.
+
+        Raises:
+            ConfigurationError: ``index='mrl:<d>'`` with ``d`` not shorter than the spec's vectors.
+        """
+        self.index.check_dimensions(spec.dimensions)
+        prefix = self.index.prefix_dimensions if self.index.kind == "mrl" else None
+        return CollectionPlan(
+            plan_for(spec, self.storage, indexed_dimensions=prefix),
+            self.index,
+            self.ef_search,
+            self.rerank_factor,
+        )
+
     def create_collection(self, name: str, spec: EmbeddingSpec) -> StoreCollection:
-        """Create the Qdrant collection for ``name`` with the spec and plan in its metadata."""
+        """Create the Qdrant collection for ``name`` with the spec and plan in its metadata.
+
+        Raises:
+            ConfigurationError: the store's ``index='mrl:<d>'`` does not fit ``spec`` (before anything
+                is created).
+        """
         from qdrant_client import models
 
         qdrant_name = self.qdrant_name(name)
-        plan = plan_for(spec, self.storage)
+        plan = self._plan_for(spec)
         try:
             self._call(
                 self.client.create_collection,
                 qdrant_name,
                 vectors_config=vectors_config(spec, plan),
-                quantization_config=quantization_config(plan),
+                quantization_config=collection_quantization_config(plan),
                 metadata=_record_metadata(name, spec, plan),
             )
         except Exception as exc:
@@ -649,8 +887,11 @@ class QdrantStore(VectorStore):
                 ) from exc
             if recorded[0] != spec:
                 raise SpecMismatchError(name, recorded[0], spec) from None
-            return QdrantCollection(self, name, recorded[0], qdrant_name, recorded[1])
-        if self._recorded(name) is None:  # pragma: no cover - a server older than collection metadata
+            return QdrantCollection(
+                self, name, recorded[0], qdrant_name, recorded[1], max_ef_search=recorded[2]
+            )
+        created = self._recorded(name)
+        if created is None:  # pragma: no cover - a server older than collection metadata
             self._call(self.client.delete_collection, qdrant_name)
             raise StoreError(
                 f"the Qdrant server at {self.url} does not keep collection metadata, where gemini-vectors "
@@ -667,13 +908,19 @@ class QdrantStore(VectorStore):
                 )
             except Exception as exc:
                 log.warning("creating the payload index of %s on %s failed: %s", KEYS_KEY, qdrant_name, exc)
-        return QdrantCollection(self, name, spec, qdrant_name, plan)
+        return QdrantCollection(self, name, spec, qdrant_name, plan, max_ef_search=created[2])
 
     def attach_collection(self, name: str, spec: EmbeddingSpec) -> StoreCollection:
-        """A handle on the existing collection ``name`` (its spec already checked), with its recorded plan."""
+        """A handle on the existing collection ``name`` (its spec already checked), with its recorded plan.
+
+        The recorded plan wins over this store's options: a collection keeps the layout it was made with.
+        """
         recorded = self._recorded(name)
-        plan = recorded[1] if recorded is not None else plan_for(spec, self.storage)
-        return QdrantCollection(self, name, spec, self.qdrant_name(name), plan)
+        if recorded is None:
+            return QdrantCollection(self, name, spec, self.qdrant_name(name), self._plan_for(spec))
+        return QdrantCollection(
+            self, name, spec, self.qdrant_name(name), recorded[1], max_ef_search=recorded[2]
+        )
 
     def list_collections(self) -> list[str]:
         """The names of this store's gemini-vectors collections."""
@@ -687,7 +934,15 @@ class QdrantStore(VectorStore):
             if not qdrant_name.startswith(self.collection_prefix):
                 continue
             info = self._read(qdrant_name)
-            recorded = _parse_metadata(info.config.metadata) if info is not None else None
+            try:
+                recorded = _parse_metadata(info.config.metadata) if info is not None else None
+            except ConfigurationError as exc:  # ours, from a newer version: listed, opening it says why
+                log.warning("Qdrant collection %s: %s", qdrant_name, exc)
+                entry = info.config.metadata[METADATA_KEY] if info is not None else {}
+                recorded_name = str(entry.get("name", ""))
+                if recorded_name and self.qdrant_name(recorded_name) == qdrant_name:
+                    names.append(recorded_name)
+                continue
             if recorded is not None and self.qdrant_name(recorded[0]) == qdrant_name:
                 names.append(recorded[0])
         return sorted(names)
@@ -708,6 +963,9 @@ class QdrantStore(VectorStore):
 STORE_OPTIONS = (
     "collection_prefix",
     "storage",
+    "index",
+    "ef_search",
+    "rerank_factor",
     "batch_size",
     "max_batch_bytes",
     "max_retries",
@@ -723,21 +981,23 @@ def connect_qdrant(url: str, /, **options: Any) -> QdrantStore:
         client: An existing ``qdrant_client.QdrantClient`` to use (not closed by the store).
         api_key: The API key (default: ``QDRANT_API_KEY`` for ``qdrants://``).
         timeout: Seconds per request to a server.
-        collection_prefix, storage, batch_size, max_batch_bytes, max_retries, retry_backoff,
-        index_filtered_keys: See :class:`QdrantStore`.
+        collection_prefix, storage, index, ef_search, rerank_factor, batch_size, max_batch_bytes,
+        max_retries, retry_backoff, index_filtered_keys: See :class:`QdrantStore`; also accepted as
+        query parameters of the URL (a keyword wins over the URL).
 
     Raises:
         ConfigurationError: a bad URL or option.
         StoreError: the server could not be reached.
     """
-    from .connection import acquire_local, api_key_for, open_server_client, parse_url
+    from .connection import acquire_local, api_key_for, open_server_client, parse_url, split_store_options
 
     known = {"client", "api_key", "timeout", *STORE_OPTIONS}
     unknown = sorted(set(options) - known)
     if unknown:
         raise ConfigurationError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    url, url_options = split_store_options(url)
     endpoint = parse_url(url)
-    store_options = {k: options[k] for k in STORE_OPTIONS if k in options}
+    store_options = {**url_options, **{k: options[k] for k in STORE_OPTIONS if k in options}}
     client = options.get("client")
     if client is not None:
         return QdrantStore(
