@@ -4,6 +4,10 @@
 * ``weaviates://HOST[:PORT][?grpc_port=N&grpc_host=H]``: both over TLS (defaults 443 and 443);
 * ``weaviate+cloud://CLUSTER``: a Weaviate Cloud cluster (``connect_to_weaviate_cloud``).
 
+Every form also takes the store options ``index`` (``hnsw`` or ``mrl:<d>``), ``ef_search`` and
+``rerank_factor`` as query parameters (``weaviate://h?index=mrl:512&ef_search=200``); keyword arguments
+of ``gv.connect()`` win over them.
+
 The API key comes from the ``api_key`` option or the ``WEAVIATE_API_KEY`` environment variable (required
 for ``weaviate+cloud``); it is never part of a URL, a repr or an error message.
 """
@@ -20,6 +24,9 @@ from gemini_vectors.errors import ConfigurationError
 API_KEY_ENV = "WEAVIATE_API_KEY"
 SCHEMES = ("weaviate", "weaviates", "weaviate+cloud")
 URL_PARAMETERS = ("grpc_port", "grpc_host")
+#: Store options a URL may carry (see :class:`~gemini_vectors_weaviate.store.WeaviateStore`).
+STORE_URL_OPTIONS = ("index", "ef_search", "rerank_factor")
+_INT_STORE_OPTIONS = frozenset({"ef_search", "rerank_factor"})
 
 
 @dataclass(frozen=True)
@@ -86,12 +93,13 @@ def parse_url(url: str, *, grpc_port: Any = None, grpc_host: str | None = None) 
     if not host:
         raise ConfigurationError(f"a {scheme}:// URL needs a host, e.g. {scheme}://localhost")
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
-    unknown = sorted(set(params) - set(URL_PARAMETERS))
+    unknown = sorted(set(params) - set(URL_PARAMETERS) - set(STORE_URL_OPTIONS))
     if unknown:
         raise ConfigurationError(
             f"unknown parameter(s) {', '.join(unknown)} in a {scheme}:// URL; "
-            f"known: {', '.join(URL_PARAMETERS)}"
+            f"known: {', '.join(URL_PARAMETERS + STORE_URL_OPTIONS)}"
         )
+    params = {k: v for k, v in params.items() if k in URL_PARAMETERS}
     if scheme == "weaviate+cloud":
         if port is not None or params or grpc_port is not None or grpc_host is not None:
             raise ConfigurationError(
@@ -103,6 +111,30 @@ def parse_url(url: str, *, grpc_port: Any = None, grpc_host: str | None = None) 
     gport = grpc_port if grpc_port is not None else params.get("grpc_port", default_grpc)
     ghost = grpc_host or params.get("grpc_host") or host
     return Endpoint(scheme, host, _port(http_port, "the HTTP port"), ghost, _port(gport, "grpc_port"))
+
+
+def store_options_from_url(url: str) -> dict[str, Any]:
+    """The store options in ``url``'s query (``index`` as text, ``ef_search``/``rerank_factor`` as ints).
+
+    Raises:
+        ConfigurationError: a numeric option that is not a whole number.
+    """
+    try:
+        query = urlsplit(url).query
+    except ValueError as exc:
+        raise ConfigurationError(f"not a Weaviate URL: {exc}") from None
+    options: dict[str, Any] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in STORE_URL_OPTIONS:
+            continue
+        if key in _INT_STORE_OPTIONS:
+            try:
+                options[key] = int(value)
+            except ValueError:
+                raise ConfigurationError(f"URL option {key}={value!r} must be a whole number") from None
+        else:
+            options[key] = value
+    return options
 
 
 def api_key_from(option: str | None) -> str | None:

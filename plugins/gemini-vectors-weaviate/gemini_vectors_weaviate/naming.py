@@ -28,6 +28,8 @@ NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/gemini-vectors/ge
 
 #: The named vector that holds a collection's embeddings.
 VECTOR_NAME = "embedding"
+#: The named vector of a Matryoshka (``mrl:<d>``) collection that holds the first d dimensions.
+PREFIX_VECTOR_NAME = "embedding_prefix"
 #: Internal properties: the record id, its content hash, the property names it has metadata in, and
 #: those whose text has surrounding whitespace (which Weaviate's ``field`` tokenization trims).
 ID_PROPERTY = "gv_id"
