@@ -352,8 +352,9 @@ class WeaviateCollection(StoreCollection):
         plan = recorded_plan(config.description, self.class_name)
         if plan != self.plan:
             raise StoreError(
-                f"collection {self.name!r} ({self.class_name}) was re-created with index={str(plan.index)!r} "
-                f"since it was opened with index={str(self.plan.index)!r}; open it again"
+                f"collection {self.name!r} ({self.class_name}) was re-created with "
+                f"index={str(plan.index)!r}, rerank_factor={plan.rerank_factor} since it was opened "
+                f"(index={str(self.plan.index)!r}, rerank_factor={self.plan.rerank_factor}); open it again"
             )
         return self._absorb(config)
 

@@ -13,7 +13,7 @@ from typing import Any
 import gemini_vectors as gv
 import numpy as np
 import pytest
-from gemini_vectors.errors import ArgumentError, ConfigurationError
+from gemini_vectors.errors import ArgumentError, ConfigurationError, StoreError
 from gemini_vectors.filters import parse_filter
 from gemini_vectors.spec import EmbeddingSpec
 from gemini_vectors.store import Record
@@ -296,6 +296,18 @@ def test_mrl_reopened_from_a_new_store_keeps_its_plan(
     assert isinstance(again, WeaviateCollection)
     assert str(again.plan.index) == f"mrl:{PREFIX}" and again.plan.rerank_factor == 10
     assert [g.id for g in again.query(q, 5)] == [f"r{i}" for i in exact_top(q, m, 5)]
+
+
+def test_a_handle_refuses_to_write_after_its_collection_was_recreated_with_another_plan(
+    weaviate_url: str, stores: Stores
+) -> None:
+    mrl = stores.connect(weaviate_url, index=f"mrl:{PREFIX}")
+    coll = stores.create(mrl, WIDE)
+    plain = stores.connect(weaviate_url)
+    plain.drop_collection(coll.name)
+    plain.open_collection(coll.name, WIDE)  # same name and spec, plain HNSW layout
+    with pytest.raises(StoreError, match="re-created with index='hnsw'"):
+        coll.upsert(make_records(1, dims=WIDE.dimensions))
 
 
 def test_rerank_factor_is_recorded_and_used(weaviate_url: str, stores: Stores) -> None:
