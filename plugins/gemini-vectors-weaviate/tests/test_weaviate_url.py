@@ -91,3 +91,14 @@ def test_unknown_options_and_bad_prefixes() -> None:
         gv.connect("weaviate://localhost", colour="red")
     with pytest.raises(ConfigurationError, match="class_prefix"):
         check_class_prefix("lower")
+
+
+def test_store_options_in_urls() -> None:
+    from gemini_vectors_weaviate.connection import store_options_from_url
+
+    url = "weaviate+cloud://abc.weaviate.cloud?index=mrl:512&ef_search=200&rerank_factor=4"
+    assert parse_url(url).host == "abc.weaviate.cloud"  # store options are not endpoint parameters
+    assert store_options_from_url(url) == {"index": "mrl:512", "ef_search": 200, "rerank_factor": 4}
+    assert store_options_from_url("weaviate://h?grpc_port=1") == {}
+    with pytest.raises(ConfigurationError, match="rerank_factor='x' must be a whole number"):
+        store_options_from_url("weaviate://h?rerank_factor=x")
