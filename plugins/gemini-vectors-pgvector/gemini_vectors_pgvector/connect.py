@@ -6,9 +6,10 @@
   ``postgresql+embedded://./relative/path`` or ``postgresql+embedded://~/path`` for another data dir.
 
 gemini-vectors options may be given as URL query parameters or as keyword arguments to
-``gv.connect()`` (keywords win): ``index`` (hnsw, binary, none), ``schema``, ``pool_size``,
-``batch_size``, ``max_attempts``, ``hnsw_m``, ``hnsw_ef_construction``, ``rerank_factor``,
-``create_extension``. Every other query parameter (``sslmode``, ``host`` for a socket dir...) goes to libpq.
+``gv.connect()`` (keywords win): ``index`` (hnsw, binary, none, mrl:<d>), ``schema``, ``pool_size``,
+``batch_size``, ``max_attempts``, ``hnsw_m``, ``hnsw_ef_construction``, ``rerank_factor``, ``ef_search``,
+``defer_index_min_rows``, ``index_build_workers``, ``index_build_memory_mb``, ``create_extension``.
+Every other query parameter (``sslmode``, ``host`` for a socket dir...) goes to libpq.
 """
 
 from __future__ import annotations
@@ -21,7 +22,18 @@ from gemini_vectors_pgvector.embedded import start_server
 from gemini_vectors_pgvector.store import PgVectorStore
 
 _INT_OPTIONS = frozenset(
-    {"pool_size", "batch_size", "max_attempts", "hnsw_m", "hnsw_ef_construction", "rerank_factor"}
+    {
+        "pool_size",
+        "batch_size",
+        "max_attempts",
+        "hnsw_m",
+        "hnsw_ef_construction",
+        "rerank_factor",
+        "ef_search",
+        "defer_index_min_rows",
+        "index_build_workers",
+        "index_build_memory_mb",
+    }
 )
 _STR_OPTIONS = frozenset({"index", "schema"})
 _BOOL_OPTIONS = frozenset({"create_extension"})
