@@ -389,9 +389,18 @@ class SyncJob:
         total = SyncSummary(resumed=resumed, collection=target, unkeyed=unkeyed)
         show = show_progress(self.progress)
         count = self.source.count() if show else None
-        with tqdm(
-            total=count, initial=min(done_rows, count or 0), unit="row", desc=f"sync {job}", disable=not show
-        ) as bar:
+        # the backend may defer its index for a first load (pgvector builds HNSW faster in one go)
+        expected = max(0, (count if count is not None else self.source.count()) - done_rows)
+        with (
+            tqdm(
+                total=count,
+                initial=min(done_rows, count or 0),
+                unit="row",
+                desc=f"sync {job}",
+                disable=not show,
+            ) as bar,
+            coll.backend.bulk_load(expected),
+        ):
             for page in self.source.pages(after, self.page_size):
                 t0 = time.monotonic()
                 res = writer.write(page, coll, hold_exhausted=True)

@@ -13,6 +13,7 @@ fresh connection, a bounded number of times.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -21,6 +22,7 @@ import os
 import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -356,6 +358,148 @@ class PgVectorCollection(StoreCollection):
                 known = list(rows)
         if known:
             self._merge(conn, known)
+
+    # -- the vector index ------------------------------------------------------------------------------
+
+    @property
+    def _index_lock(self) -> int:
+        return _lock_key("ann-index", self._store.schema or "", self._table_name)
+
+    def index_ready(self) -> bool:
+        """Whether the collection's vector index exists (False while a bulk load defers it)."""
+        if self._plan.index == "none":
+            return False
+        name = self._store._ident(ann_index_name(self._table_name, self._plan))
+        row = self._run(
+            "index_ready",
+            lambda conn: conn.execute(
+                "SELECT to_regclass(%s) IS NOT NULL", [name.as_string(None)]
+            ).fetchone(),
+            single_statement=True,
+        )
+        return bool(row and row[0])
+
+    def build_index(self) -> bool:
+        """Build the collection's vector index if it is missing; returns whether this call built it.
+
+        The build runs as one ``CREATE INDEX`` with ``maintenance_work_mem`` sized for the graph (up to
+        the store's ``index_build_memory_mb``) and ``max_parallel_maintenance_workers`` set, as pgvector's
+        docs advise. It waits for no one: while a bulk load of another process is still running, or
+        another process is building, it returns False, and that load builds the index when it ends.
+        Searches answer meanwhile, by exact scan; writes wait for the build.
+        """
+        ddl = self._store.ann_index_ddl(self._table_name, self._plan)
+        if ddl is None:
+            return False
+        store = self._store
+        plan = self._plan
+
+        def run(conn: Conn) -> bool:
+            got = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", [self._index_lock]).fetchone()
+            if not (got and got[0]):
+                return False  # a bulk load holds it (shared) and builds at its end, or a build is running
+            name = store._ident(ann_index_name(self._table_name, plan)).as_string(None)
+            exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()
+            if exists and exists[0]:
+                return False
+            rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._table)).fetchone()
+            memory = store.index_build_memory(int(rows[0]) if rows else 0, plan)
+            conn.execute(
+                "SELECT set_config('maintenance_work_mem', %s, true), "
+                "set_config('max_parallel_maintenance_workers', %s, true)",
+                [f"{memory}MB", str(store.index_build_workers)],
+            )
+            start = time.monotonic()
+            conn.execute(ddl)
+            log.info(
+                "built the %s index of collection %r over %s rows in %.1fs",
+                plan.index,
+                self.name,
+                rows[0] if rows else 0,
+                time.monotonic() - start,
+            )
+            return True
+
+        return self._run("build_index", run)
+
+    @contextmanager
+    def bulk_load(self, expected: int | None = None) -> Iterator[None]:
+        """Defer the vector index for a load of ``expected`` records into an empty or small collection.
+
+        pgvector builds an HNSW index several times faster in one go than row by row. When ``expected``
+        is at least the store's ``defer_index_min_rows`` and the collection holds at most a quarter as
+        many records, the index is dropped for the load and built once when the block ends, normally
+        or by an exception (not on KeyboardInterrupt: the next open of the collection builds it then).
+        Searches during the load answer by exact scan. Loads in several processes at once are one
+        load: each holds a shared advisory lock, and the last to finish builds the index. A load that
+        cannot drop the index within 2 seconds (a long query holds the table) runs with it live.
+        """
+        store = self._store
+        if (
+            self._loading
+            or self._plan.index == "none"
+            or expected is None
+            or expected < store.defer_index_min_rows
+        ):
+            yield
+            return
+        self._loading = True
+        lock = self._index_lock
+        try:
+            try:
+                holder = psycopg.connect(store._conninfo, autocommit=True, application_name=APPLICATION_NAME)
+            except psycopg.Error as exc:
+                raise StoreError(f"bulk load into {self.name!r}: cannot connect: {store._say(exc)}") from exc
+            built_by_exit = False
+            with holder:
+                try:
+                    holder.execute("SELECT pg_advisory_lock_shared(%s)", [lock])
+                    self._defer_index(holder, expected)
+                except psycopg.Error as exc:
+                    raise StoreError(f"bulk load into {self.name!r} failed: {store._say(exc)}") from exc
+                try:
+                    yield
+                    built_by_exit = True
+                except Exception:
+                    built_by_exit = True
+                    raise
+                finally:
+                    with contextlib.suppress(psycopg.Error):  # a dead session has released it already
+                        holder.execute("SELECT pg_advisory_unlock_shared(%s)", [lock])
+                    if built_by_exit:
+                        self._build_after_load()
+        finally:
+            self._loading = False
+
+    def _defer_index(self, conn: Conn, expected: int) -> None:
+        """Drop the vector index when the collection is small enough for a rebuild to pay off."""
+        small = expected // 4
+        row = conn.execute(
+            sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} LIMIT %s) AS held").format(self._table),
+            [small + 1],
+        ).fetchone()
+        if row is None or int(row[0]) > small:
+            return
+        name = self._store._ident(ann_index_name(self._table_name, self._plan))
+        try:
+            conn.execute("SET lock_timeout = '2s'")
+            conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(name))
+            log.info("collection %r: vector index deferred for a load of %d records", self.name, expected)
+        except psycopg.errors.LockNotAvailable:
+            log.info("collection %r: the table is busy; loading with the vector index live", self.name)
+        finally:
+            conn.execute("RESET lock_timeout")
+
+    def _build_after_load(self) -> None:
+        try:
+            self.build_index()
+        except (StoreError, CollectionNotFoundError) as exc:
+            log.warning(
+                "collection %r: the vector index was not built after the load (%s); searches scan "
+                "exactly until it is: the next open of the collection, or build_index(), builds it",
+                self.name,
+                exc,
+            )
 
     def delete(self, ids: Sequence[str] | None = None, filter: Filter | None = None) -> None:
         """Delete records by id, by filter, or both (records matching either); unknown ids are ignored."""
@@ -957,7 +1101,11 @@ class PgVectorStore(VectorStore):
         table, stored, plan = row
         if stored != spec:
             raise SpecMismatchError(name, stored, spec)
-        return PgVectorCollection(self, name, stored, table, plan)
+        collection = PgVectorCollection(self, name, stored, table, plan)
+        if plan.index != "none" and not collection.index_ready():
+            # A bulk load that was killed leaves the index unbuilt; build it now unless a load is on.
+            collection.build_index()
+        return collection
 
     def create_collection(self, name: str, spec: EmbeddingSpec) -> PgVectorCollection:
         """Create the table, its indexes and the registry row in one transaction.
@@ -1015,6 +1163,22 @@ class PgVectorStore(VectorStore):
         if index is not None:
             ddl.append(index)
         return ddl
+
+    def index_build_memory(self, rows: int, plan: StoragePlan) -> int:
+        """The ``maintenance_work_mem`` (MB) a vector index build over ``rows`` asks for.
+
+        What pgvector's in-memory graph needs, roughly: per element its indexed vector and two layers'
+        worth of neighbour slots, plus a margin; at least 64 MB, at most ``index_build_memory_mb``.
+        """
+        if plan.index == "binary":
+            vector_bytes = plan.dimensions // 8
+        elif plan.index == "mrl":
+            vector_bytes = 2 * (plan.prefix_dimensions or plan.dimensions)
+        else:
+            vector_bytes = (2 if plan.column_type == "halfvec" else 4) * plan.dimensions
+        per_element = vector_bytes + 2 * plan.hnsw_m * 16 + 128
+        estimate = math.ceil(rows * per_element * 1.3 / 2**20)
+        return max(64, min(self.index_build_memory_mb, estimate))
 
     def ann_index_ddl(self, table: str, plan: StoragePlan) -> Query | None:
         """``CREATE INDEX IF NOT EXISTS`` for the plan's vector index on ``table``; None without one."""
