@@ -487,14 +487,26 @@ class GeminiVectorStore(LangChainVectorStore):
         return [(_document(m.id, m.metadata), m.score) for m in self._matches(vector, k, flt, **kwargs)]
 
     def _matches(
-        self, vector: Vector, k: int, flt: FilterLike | None, *, include_vectors: bool = False, **kwargs: Any
+        self,
+        vector: Vector,
+        k: int,
+        flt: FilterLike | None,
+        *,
+        include_vectors: bool = False,
+        ef_search: int | None = None,
+        **kwargs: Any,
     ) -> list[Match]:
+        # ef_search (the HNSW candidate list of this query) passes through, so a retriever's
+        # search_kwargs={"ef_search": 200} trades latency for recall as Collection.search does
         if kwargs:
-            raise ArgumentError(f"unexpected search arguments {sorted(kwargs)}; filters go in filter=")
+            raise ArgumentError(
+                f"unexpected search arguments {sorted(kwargs)}; filters go in filter=, the HNSW "
+                "candidate list in ef_search="
+            )
         coll = self._open(int(vector.shape[0]) if vector.ndim == 1 else None, create=False)
         if coll is None:
             return []
-        return coll.search(vector, k, flt, include_vectors=include_vectors)
+        return coll.search(vector, k, flt, include_vectors=include_vectors, ef_search=ef_search)
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
         # scores are cosine similarities in [-1, 1]; LangChain's relevance scores run from 0 to 1

@@ -625,12 +625,16 @@ class GeminiVectorStore(BasePydanticVectorStore):
         """The ``similarity_top_k`` nodes closest to ``query.query_embedding`` that match its filters.
 
         ``doc_ids`` restricts the search to those source documents; ``node_ids`` is ignored (restrict by
-        ``filters`` or ``doc_ids``). Similarities are cosine (higher is closer).
+        ``filters`` or ``doc_ids``). Similarities are cosine (higher is closer). ``ef_search=N`` sets the
+        HNSW candidate list of this query on backends that have one.
 
         Raises:
             ArgumentError: no query embedding, or a mode other than the default (dense) search.
             FilterError: a filter the portable language cannot express.
         """
+        # ef_search (the HNSW candidate list of this query) passes through, so a retriever's
+        # vector_store_kwargs={"ef_search": 200} trades latency for recall as Collection.search does
+        ef_search = kwargs.pop("ef_search", None)
         if kwargs:
             raise ArgumentError(f"query() got unexpected arguments {sorted(kwargs)}")
         if query.mode != VectorStoreQueryMode.DEFAULT:
@@ -648,7 +652,7 @@ class GeminiVectorStore(BasePydanticVectorStore):
         coll = self._open(int(vector.shape[0]), create=False)
         if coll is None:
             return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
-        found = coll.search(vector, query.similarity_top_k, flt)
+        found = coll.search(vector, query.similarity_top_k, flt, ef_search=ef_search)
         return VectorStoreQueryResult(
             nodes=[_node(m.metadata) for m in found],
             similarities=[m.score for m in found],

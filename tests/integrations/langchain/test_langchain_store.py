@@ -112,3 +112,18 @@ def test_bad_metadata_is_refused_before_anything_is_embedded(
         vs.add_texts(["a"], [{"__gv_content_hash": "x"}])
     assert gemini_emulator.stats.total_calls == 0
     assert vs.get_by_ids(["a"]) == []
+
+
+def test_ef_search_passes_through_where_the_backend_has_it(lc_store: gv.VectorStore) -> None:
+    vs = GeminiVectorStore.from_documents(DOCS, DeterministicFakeEmbedding(size=DIMS), store=lc_store)
+    opened = vs._open(DIMS, create=False)
+    assert opened is not None
+    backend = opened.backend
+    if backend.accepts_ef_search:
+        retriever = vs.as_retriever(search_kwargs={"k": 1, "ef_search": 200, "filter": {"lang": "de"}})
+        assert [d.id for d in retriever.invoke("whatever")] == ["b"]
+    else:  # refused by the core, naming the backend, rather than ignored
+        with pytest.raises(gv.ArgumentError, match="ef"):
+            vs.similarity_search("x", k=1, ef_search=200)
+    with pytest.raises(gv.ArgumentError, match="ef_search"):
+        vs.similarity_search("x", k=1, ef_search=0 if backend.accepts_ef_search else 5)

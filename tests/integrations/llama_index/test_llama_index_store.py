@@ -276,3 +276,18 @@ def test_bad_nodes_are_refused_before_anything_is_written(li_store: StoreAt) -> 
     with pytest.raises(gv.ConfigurationError, match="pass embed_model="):
         GeminiVectorStore(li_store.store, "fresh").add([good])
     assert "fresh" not in li_store.store.list_collections()
+
+
+def test_ef_search_passes_through_where_the_backend_has_it(li_store: StoreAt) -> None:
+    vs = GeminiVectorStore(li_store.store, "ef", embed_model=MockEmbedding(embed_dim=DIMS))
+    nodes = mock_nodes()
+    vs.add(nodes)
+    query = VectorStoreQuery(query_embedding=list(nodes[2].embedding or []), similarity_top_k=1)
+    accepts = li_store.store.open_collection(vs.collection_name).accepts_ef_search
+    if accepts:  # a retriever's vector_store_kwargs={"ef_search": ...} arrive here
+        assert vs.query(query, ef_search=200).ids == ["c"]
+    else:  # refused by the core, naming the backend, rather than ignored
+        with pytest.raises(gv.ArgumentError, match="ef"):
+            vs.query(query, ef_search=200)
+    with pytest.raises(gv.ArgumentError, match="ef_search"):
+        vs.query(query, ef_search=0)
