@@ -432,7 +432,8 @@ class PgVectorCollection(StoreCollection):
         or by an exception (not on KeyboardInterrupt: the next open of the collection builds it then).
         Searches during the load answer by exact scan. Loads in several processes at once are one
         load: each holds a shared advisory lock, and the last to finish builds the index. A load that
-        cannot drop the index within 2 seconds (a long query holds the table) runs with it live.
+        cannot drop the index within 2 seconds (a long query holds the table) runs with it live. A
+        large load ends with ``ANALYZE``, so the planner has statistics for filtered searches at once.
         """
         store = self._store
         if (
@@ -493,6 +494,13 @@ class PgVectorCollection(StoreCollection):
     def _build_after_load(self) -> None:
         try:
             self.build_index()
+            # A table just loaded has no statistics until autovacuum samples it, and without them the
+            # planner takes a filtered search for a full scan; ANALYZE samples a bounded number of rows.
+            self._run(
+                "analyze",
+                lambda conn: conn.execute(sql.SQL("ANALYZE {}").format(self._table)),
+                single_statement=True,
+            )
         except (StoreError, CollectionNotFoundError) as exc:
             log.warning(
                 "collection %r: the vector index was not built after the load (%s); searches scan "

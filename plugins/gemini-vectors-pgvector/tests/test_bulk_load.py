@@ -70,6 +70,16 @@ def test_a_first_load_runs_without_the_index_and_builds_it_at_the_end(store: PgV
     assert coll.index_ready()
     assert coll.count() == ROWS
     assert [r.id for r in coll.query(m[400], 1)] == ["r400"]
+    # and the planner has statistics for filtered searches at once (not after autovacuum's visit)
+    stats = store._run(
+        "stats",
+        lambda conn: conn.execute(
+            "SELECT count(*) FROM pg_stats WHERE schemaname = %s AND tablename = %s",
+            [store.schema, coll.table_name],
+        ).fetchone(),
+        single_statement=True,
+    )
+    assert stats is not None and stats[0] > 0
 
 
 def test_an_error_inside_the_load_still_builds_the_index(store: PgVectorStore) -> None:
