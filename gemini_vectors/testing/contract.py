@@ -16,6 +16,7 @@ against a shared, long-lived server. Class attributes tune it to what a backend 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -32,6 +33,7 @@ from gemini_vectors.errors import (
     SpecMismatchError,
 )
 from gemini_vectors.filters import MetadataValue, matches, parse_filter
+from gemini_vectors.index_choice import MIN_PREFIX_DIMENSIONS
 from gemini_vectors.spec import EmbeddingSpec
 from gemini_vectors.store import Record, StoreCollection, Vector, VectorStore
 
@@ -119,6 +121,31 @@ def make_records(
     ]
 
 
+#: How much of each dimension past the first :data:`MIN_PREFIX_DIMENSIONS` :func:`matryoshka_shaped` keeps.
+MATRYOSHKA_TAIL = 0.5
+
+
+def matryoshka_shaped(records: Sequence[Record], tail: float = MATRYOSHKA_TAIL) -> list[Record]:
+    """``records`` with every dimension past the first 128 scaled by ``tail``, then re-normalized.
+
+    Gemini's embeddings are Matryoshka-shaped: their leading dimensions carry most of the meaning, which
+    is what a Matryoshka index (``index="mrl:<d>"``, ``d`` >= 128) relies on when it draws candidates from
+    a prefix and re-ranks them on the full vector. Isotropic random vectors are not: their prefix ranks
+    neighbours no better than chance, so a correct two-stage search misses the exact top k as soon as it
+    draws fewer candidates than the collection holds. With ``tail`` 0.5 the last dimensions still carry
+    enough that a ranking by the prefix alone gets the order wrong, so the re-ranking is still tested.
+    Vectors of 128 dimensions or fewer are returned as they are.
+    """
+    out = []
+    for r in records:
+        v = np.array(r.vector, dtype=np.float32)
+        if v.shape[0] > MIN_PREFIX_DIMENSIONS:
+            v[MIN_PREFIX_DIMENSIONS:] *= tail
+            v /= np.linalg.norm(v)
+        out.append(dataclasses.replace(r, vector=v))
+    return out
+
+
 class VectorStoreContract:
     """The behaviour every :class:`~gemini_vectors.store.VectorStore` backend must show."""
 
@@ -132,6 +159,14 @@ class VectorStoreContract:
     preserves_int_type: ClassVar[bool] = True
     #: Records in the "large batch" test.
     large_batch: ClassVar[int] = 3000
+    #: The dimensions of the suite's spec and of every vector it writes or queries with. Raise it for a
+    #: backend option that needs longer vectors (``index="mrl:128"`` needs more than 128).
+    dimensions: ClassVar[int] = DIMS
+
+    @property
+    def other_dimensions(self) -> int:
+        """A dimension that is not the suite's: for another spec, and for vectors that must be refused."""
+        return self.dimensions * 2
 
     @pytest.fixture
     def store(self) -> Iterator[VectorStore]:
@@ -140,7 +175,7 @@ class VectorStoreContract:
 
     @pytest.fixture
     def spec(self) -> EmbeddingSpec:
-        return EmbeddingSpec.for_model("gemini-embedding-2", DIMS)
+        return EmbeddingSpec.for_model("gemini-embedding-2", self.dimensions)
 
     @pytest.fixture
     def name(self, store: VectorStore) -> Iterator[str]:
@@ -154,7 +189,9 @@ class VectorStoreContract:
 
     @pytest.fixture
     def filtered(self, coll: StoreCollection) -> tuple[StoreCollection, list[Record]]:
-        records = make_records(len(FILTER_ROWS), seed=7, prefix="f", metadata=FILTER_ROWS)
+        records = matryoshka_shaped(
+            make_records(len(FILTER_ROWS), dims=self.dimensions, seed=7, prefix="f", metadata=FILTER_ROWS)
+        )
         coll.upsert(records)
         return coll, records
 
@@ -178,7 +215,7 @@ class VectorStoreContract:
     def test_reopen_with_same_spec_and_with_none(
         self, store: VectorStore, name: str, spec: EmbeddingSpec
     ) -> None:
-        store.open_collection(name, spec).upsert(make_records(3))
+        store.open_collection(name, spec).upsert(make_records(3, dims=self.dimensions))
         again = store.open_collection(name, spec)
         assert again.count() == 3
         stored = store.open_collection(name)
@@ -187,13 +224,19 @@ class VectorStoreContract:
 
     @pytest.mark.parametrize(
         ("model", "dims"),
-        [("gemini-embedding-2", 256), ("gemini-embedding-001", DIMS), ("gemini-embedding-2-preview", DIMS)],
+        # "same": the suite's own dimension, "other": ``other_dimensions`` (values, not numbers, as the
+        # suite's dimension is a class attribute a subclass may change).
+        [
+            ("gemini-embedding-2", "other"),
+            ("gemini-embedding-001", "same"),
+            ("gemini-embedding-2-preview", "same"),
+        ],
     )
     def test_other_spec_is_refused_and_nothing_written(
-        self, store: VectorStore, name: str, spec: EmbeddingSpec, model: str, dims: int
+        self, store: VectorStore, name: str, spec: EmbeddingSpec, model: str, dims: str
     ) -> None:
-        store.open_collection(name, spec).upsert(make_records(2))
-        other = EmbeddingSpec.for_model(model, dims)
+        store.open_collection(name, spec).upsert(make_records(2, dims=self.dimensions))
+        other = EmbeddingSpec.for_model(model, self.other_dimensions if dims == "other" else self.dimensions)
         with pytest.raises(SpecMismatchError) as info:
             store.open_collection(name, other)
         assert info.value.stored == spec
@@ -213,12 +256,12 @@ class VectorStoreContract:
         if self.one_spec_per_store:
             pytest.skip("this backend holds one spec per store")
         other_name = name + "-b"
-        other = EmbeddingSpec.for_model("gemini-embedding-001", 256)
+        other = EmbeddingSpec.for_model("gemini-embedding-001", self.other_dimensions)
         try:
             a = store.open_collection(name, spec)
             b = store.open_collection(other_name, other)
-            a.upsert(make_records(2))
-            b.upsert(make_records(3, dims=256))
+            a.upsert(make_records(2, dims=self.dimensions))
+            b.upsert(make_records(3, dims=self.other_dimensions))
             assert (a.count(), b.count()) == (2, 3)
             assert store.stored_spec(other_name) == other
         finally:
@@ -226,7 +269,7 @@ class VectorStoreContract:
 
     def test_drop(self, store: VectorStore, name: str, spec: EmbeddingSpec) -> None:
         coll = store.open_collection(name, spec)
-        coll.upsert(make_records(5))
+        coll.upsert(make_records(5, dims=self.dimensions))
         coll.drop()
         assert store.stored_spec(name) is None
         assert name not in store.list_collections()
@@ -238,6 +281,7 @@ class VectorStoreContract:
     def test_upsert_get_round_trip(self, coll: StoreCollection) -> None:
         records = make_records(
             10,
+            dims=self.dimensions,
             metadata=[
                 {"i": i, "f": i / 4, "b": i % 2 == 0, "s": f"s{i}", "l": ["x", str(i)]} for i in range(10)
             ],
@@ -254,17 +298,17 @@ class VectorStoreContract:
             assert g.content_hash == want.content_hash
 
     def test_get_keeps_order_and_skips_unknown(self, coll: StoreCollection) -> None:
-        coll.upsert(make_records(5))
+        coll.upsert(make_records(5, dims=self.dimensions))
         got = coll.get(["r3", "nope", "r0", "r4"])
         assert [r.id for r in got] == ["r3", "r0", "r4"]
         assert coll.get([]) == []
 
     def test_upsert_is_idempotent_and_replaces(self, coll: StoreCollection) -> None:
-        records = make_records(20)
+        records = make_records(20, dims=self.dimensions)
         coll.upsert(records)
         coll.upsert(records)
         assert coll.count() == 20
-        replaced = make_records(5, seed=99)
+        replaced = make_records(5, dims=self.dimensions, seed=99)
         replaced = [Record(r.id, r.vector, {"v": 2}, "new") for r in replaced]
         coll.upsert(replaced)
         assert coll.count() == 20
@@ -275,7 +319,7 @@ class VectorStoreContract:
         assert dict(got[2].metadata) == {"i": 5}
 
     def test_duplicate_ids_in_one_batch_keep_the_last(self, coll: StoreCollection) -> None:
-        first, second = make_records(1), make_records(1, seed=5)
+        first, second = make_records(1, dims=self.dimensions), make_records(1, dims=self.dimensions, seed=5)
         coll.upsert([first[0], Record("r0", second[0].vector, {"v": "last"}, "last")])
         assert coll.count() == 1
         (got,) = coll.get(["r0"])
@@ -287,7 +331,7 @@ class VectorStoreContract:
         assert coll.count() == 0
 
     def test_large_batch(self, coll: StoreCollection) -> None:
-        records = make_records(self.large_batch, seed=3)
+        records = make_records(self.large_batch, dims=self.dimensions, seed=3)
         coll.upsert(records)
         assert coll.count() == self.large_batch
         assert sorted(coll.iter_ids(batch_size=1000)) == sorted(r.id for r in records)
@@ -301,7 +345,10 @@ class VectorStoreContract:
             {"q": "'\""},
             {"n": 1},
         ]
-        records = [Record(i, v, m, None) for i, v, m in zip(ids, unit_vectors(5), meta, strict=True)]
+        records = [
+            Record(i, v, m, None)
+            for i, v, m in zip(ids, unit_vectors(5, dims=self.dimensions), meta, strict=True)
+        ]
         coll.upsert(records)
         got = {r.id: r for r in coll.get(ids)}
         assert set(got) == set(ids)
@@ -312,28 +359,30 @@ class VectorStoreContract:
         assert top[0].id == "猫-🐈"
 
     def test_wrong_dimensions_are_refused(self, coll: StoreCollection) -> None:
-        bad = make_records(1, dims=DIMS * 2)
+        bad = make_records(1, dims=self.other_dimensions)
         with pytest.raises(ValueError, match="dimension"):
             coll.upsert(bad)
         with pytest.raises(ValueError, match="dimension"):
-            coll.query(unit_vectors(1, DIMS * 2)[0], k=1)
+            coll.query(unit_vectors(1, dims=self.other_dimensions)[0], k=1)
         assert coll.count() == 0
 
     def test_non_finite_vectors_are_refused(self, coll: StoreCollection) -> None:
-        vec = unit_vectors(1)[0].copy()
+        vec = unit_vectors(1, dims=self.dimensions)[0].copy()
         vec[3] = np.nan
         with pytest.raises(ValueError):
             coll.upsert([Record("nan", vec)])
         assert coll.count() == 0
 
     def test_content_hashes(self, coll: StoreCollection) -> None:
-        coll.upsert(make_records(4))
+        coll.upsert(make_records(4, dims=self.dimensions))
         assert coll.content_hashes(["r1", "r3", "zz"]) == {"r1": "h0-1", "r3": "h0-3"}
 
     # -- search ------------------------------------------------------------------------------------
 
     def test_query_finds_nearest_first(self, coll: StoreCollection) -> None:
-        records = make_records(50, seed=11)
+        # Matryoshka-shaped beyond 128 dimensions (as Gemini's are), so that a Matryoshka index's candidates
+        # hold the exact top k; at 128 dimensions these are the plain random vectors.
+        records = matryoshka_shaped(make_records(50, dims=self.dimensions, seed=11))
         coll.upsert(records)
         vectors = np.stack([r.vector for r in records])
         for probe in (0, 17, 49):
@@ -352,14 +401,14 @@ class VectorStoreContract:
             assert got[0].vector is None
 
     def test_query_k_larger_than_collection(self, coll: StoreCollection) -> None:
-        coll.upsert(make_records(3))
-        assert len(coll.query(unit_vectors(1, seed=2)[0], k=10)) == 3
+        coll.upsert(make_records(3, dims=self.dimensions))
+        assert len(coll.query(unit_vectors(1, dims=self.dimensions, seed=2)[0], k=10)) == 3
 
     def test_query_empty_collection(self, coll: StoreCollection) -> None:
-        assert coll.query(unit_vectors(1)[0], k=3) == []
+        assert coll.query(unit_vectors(1, dims=self.dimensions)[0], k=3) == []
 
     def test_query_include_vectors_and_metadata(self, coll: StoreCollection) -> None:
-        records = make_records(5)
+        records = make_records(5, dims=self.dimensions)
         coll.upsert(records)
         (top,) = coll.query(records[2].vector, k=1, include_vectors=True)
         assert top.vector is not None
@@ -368,7 +417,7 @@ class VectorStoreContract:
 
     def test_query_rejects_bad_k(self, coll: StoreCollection) -> None:
         with pytest.raises(ValueError):
-            coll.query(unit_vectors(1)[0], k=0)
+            coll.query(unit_vectors(1, dims=self.dimensions)[0], k=0)
 
     # -- filters -----------------------------------------------------------------------------------
 
@@ -379,7 +428,7 @@ class VectorStoreContract:
         coll, records = filtered
         flt = parse_filter(raw)
         want = {r.id for r in records if matches(flt, r.metadata)}
-        got = coll.query(unit_vectors(1, seed=1)[0], k=len(records), filter=flt)
+        got = coll.query(unit_vectors(1, dims=self.dimensions, seed=1)[0], k=len(records), filter=flt)
         assert {m.id for m in got} == want
         for m in got:
             assert matches(flt, m.metadata)
@@ -399,7 +448,7 @@ class VectorStoreContract:
     # -- deleting ----------------------------------------------------------------------------------
 
     def test_delete_by_ids(self, coll: StoreCollection) -> None:
-        coll.upsert(make_records(10))
+        coll.upsert(make_records(10, dims=self.dimensions))
         coll.delete(ids=["r1", "r2", "unknown"])
         assert coll.count() == 8
         assert coll.get(["r1", "r2", "r3"])[0].id == "r3"
@@ -413,12 +462,12 @@ class VectorStoreContract:
         assert coll.count() == len(remaining)
 
     def test_delete_with_nothing_deletes_nothing(self, coll: StoreCollection) -> None:
-        coll.upsert(make_records(3))
+        coll.upsert(make_records(3, dims=self.dimensions))
         coll.delete()
         assert coll.count() == 3
 
     def test_clear_keeps_the_collection(self, store: VectorStore, name: str, coll: StoreCollection) -> None:
-        coll.upsert(make_records(7))
+        coll.upsert(make_records(7, dims=self.dimensions))
         coll.clear()
         assert coll.count() == 0
         assert store.stored_spec(name) == coll.spec
@@ -454,7 +503,7 @@ class VectorStoreContract:
             assert gemini_emulator.stats.embed_calls == 0  # nothing was paid for
             assert coll.count() == 0  # and nothing written: the valid items were not half-stored
             with pytest.raises(MetadataError, match="record 0"):
-                collection.upsert_vectors([Record(too_long, unit_vectors(1)[0])])
+                collection.upsert_vectors([Record(too_long, unit_vectors(1, dims=self.dimensions)[0])])
         # The declared limit is true: an id exactly that long (or a very long one) is stored and found.
         longest = self.incompressible(limit if limit is not None else self.unlimited_probe)
         collection.add(["first", "third"], ids=["ok-1", longest])
@@ -473,7 +522,7 @@ class VectorStoreContract:
         longest = self.incompressible(limit if limit is not None else self.unlimited_probe // 10, seed=3)
         try:
             coll = store.open_collection(longest, spec)
-            coll.upsert(make_records(1))
+            coll.upsert(make_records(1, dims=self.dimensions))
             assert store.open_collection(longest).count() == 1
             assert longest in store.list_collections()
         finally:
@@ -485,7 +534,7 @@ class VectorStoreContract:
         self, filtered: tuple[StoreCollection, list[Record]]
     ) -> None:
         coll, records = filtered
-        probe = unit_vectors(1, seed=1)[0]
+        probe = unit_vectors(1, dims=self.dimensions, seed=1)[0]
         raw = {"lang": "en", "year": {"$gte": 2020}}
         want = {r.id for r in records if matches(parse_filter(raw), r.metadata)}
         got = coll.query(probe, len(records), raw)  # type: ignore[arg-type]  # public: a mapping is fine
@@ -522,7 +571,7 @@ class VectorStoreContract:
     }
 
     def test_a_float_reads_back_as_the_same_float(self, coll: StoreCollection) -> None:
-        records = make_records(2, metadata=[self.AWKWARD_FLOATS, {"n": 7, "f": 7.0}])
+        records = make_records(2, dims=self.dimensions, metadata=[self.AWKWARD_FLOATS, {"n": 7, "f": 7.0}])
         coll.upsert(records)
         for got in (coll.get(["r0", "r1"]), [m for m in coll.query(records[0].vector, k=2)]):
             by_id = {r.id: dict(r.metadata) for r in got}
