@@ -68,11 +68,12 @@ def parse_index(value: object, *, kinds: Collection[str] = INDEX_KINDS) -> Index
     elif isinstance(value, str):
         kind, sep, prefix_text = value.strip().lower().partition(":")
         if kind == "mrl":
-            if not sep or not prefix_text.strip().isdigit():
+            digits = prefix_text.strip()
+            if not sep or not (digits.isascii() and digits.isdigit()):  # not "²", which int() refuses
                 raise ConfigurationError(
                     f"index={value!r}: Matryoshka search takes its prefix length, e.g. index='mrl:512'"
                 )
-            choice = IndexChoice("mrl", int(prefix_text))
+            choice = IndexChoice("mrl", int(digits))
         elif sep or kind not in INDEX_KINDS:
             raise ConfigurationError(f"unknown index kind {value!r}; choose one of {_offered(kinds)}")
         else:

@@ -95,6 +95,8 @@ MAX_KEY_BYTES = 2000
 
 #: A pooled connection idle longer than this is pinged before it is handed out (see _check_connection).
 PING_AFTER_IDLE_SECONDS = 1.0
+#: Tries of DROP INDEX (50 ms lock timeout each) before a bulk load gives up deferring the index.
+DROP_INDEX_TRIES = 5
 
 
 # -- JSON that keeps a float a float ------------------------------------------------------------------
@@ -482,12 +484,27 @@ class PgVectorCollection(StoreCollection):
         if row is None or int(row[0]) > small:
             return
         name = self._store._ident(ann_index_name(self._table_name, self._plan))
+        drop = sql.SQL("DROP INDEX IF EXISTS {}").format(name)
+        # DROP INDEX waits for the table's ACCESS EXCLUSIVE lock, and every search queues behind a
+        # waiting DROP: short tries, so a long reader of the table stalls searches for 50 ms at most.
+        conn.execute("SET lock_timeout = '50ms'")
         try:
-            conn.execute("SET lock_timeout = '2s'")
-            conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(name))
-            log.info("collection %r: vector index deferred for a load of %d records", self.name, expected)
-        except psycopg.errors.LockNotAvailable:
+            for attempt in range(DROP_INDEX_TRIES):
+                try:
+                    conn.execute(drop)
+                except psycopg.errors.LockNotAvailable:
+                    if attempt + 1 < DROP_INDEX_TRIES:
+                        time.sleep(0.2)
+                    continue
+                log.info("collection %r: vector index deferred for a load of %d records", self.name, expected)
+                return
             log.info("collection %r: the table is busy; loading with the vector index live", self.name)
+        except psycopg.errors.InsufficientPrivilege:
+            # a writer that does not own the table may write rows but not drop its index
+            log.info(
+                "collection %r: this role does not own the table; loading with the vector index live",
+                self.name,
+            )
         finally:
             conn.execute("RESET lock_timeout")
 
@@ -615,16 +632,30 @@ class PgVectorCollection(StoreCollection):
 
     def set_ef_search(self, value: int) -> None:
         """Keep ``value`` as the collection's ``ef_search``, in its registry row (other handles on the
-        collection see it when they next open it)."""
+        collection see it when they next open it).
+
+        Raises:
+            StoreError: the collection changed since this handle opened it (dropped, or re-created with
+                another plan); open it again.
+        """
         check_ef_search(self, value, per_query=False)
-        plan = replace(self._plan, ef_search=value)
-        statement = sql.SQL("UPDATE {} SET storage = %s WHERE name = %s").format(self._store._registry)
-        self._run(
-            "set_ef_search",
-            lambda conn: conn.execute(statement, [Jsonb(plan.to_dict()), self.name]),
-            single_statement=True,
+        # Only the ef_search key changes, and only in the plan this handle opened: a handle whose
+        # collection was re-created meanwhile must not write its old plan over the new one.
+        statement = sql.SQL(
+            "UPDATE {} SET storage = jsonb_set(storage, '{{ef_search}}', to_jsonb(%s::int)) "
+            "WHERE name = %s AND table_name = %s AND storage - 'ef_search' = %s::jsonb"
+        ).format(self._store._registry)
+        current = {k: v for k, v in self._plan.to_dict().items() if k != "ef_search"}
+        params = [value, self.name, self._table_name, Jsonb(current)]
+        done = self._run(
+            "set_ef_search", lambda conn: conn.execute(statement, params).rowcount, single_statement=True
         )
-        self._plan = plan
+        if done != 1:
+            raise StoreError(
+                f"collection {self.name!r} changed since this handle opened it (dropped, or re-created "
+                "with another storage plan); open it again to set its ef_search"
+            )
+        self._plan = replace(self._plan, ef_search=value)
 
     def search_sql(
         self, vector: Vector, k: int, filter: Filter | None = None, *, ef_search: int | None = None
@@ -707,11 +738,14 @@ class PgVectorCollection(StoreCollection):
             ).format(qcast=qcast, vec=vec_col, table=self._table, where=where, order=order)
         else:
             # MATERIALIZED keeps the inner ORDER BY ... LIMIT as the index scan; the outer ORDER BY
-            # restores exact order, which hnsw.iterative_scan = relaxed_order does not promise.
+            # restores exact order, which hnsw.iterative_scan = relaxed_order does not promise. It
+            # must be "distance + 0": PostgreSQL 17+ knows the CTE's rows come out of an ordered index
+            # scan on the same expression and drops a plain "ORDER BY distance" as redundant (pgvector's
+            # README gives the same spelling for this reason).
             statement = sql.SQL(
                 "WITH top AS MATERIALIZED (SELECT id, metadata, embedding <=> {qcast} AS distance{vec} "
                 "FROM {table}{where} ORDER BY embedding <=> {qcast} LIMIT %s) "
-                "SELECT id, metadata, 1 - distance AS score{vec} FROM top ORDER BY distance"
+                "SELECT id, metadata, 1 - distance AS score{vec} FROM top ORDER BY distance + 0"
             ).format(qcast=qcast, vec=vec_col, table=self._table, where=where)
         # Identifiers are quoted the standard way, which needs no connection.
         return statement.as_string(None)
@@ -1007,6 +1041,9 @@ class PgVectorStore(VectorStore):
             except RETRYABLE as exc:
                 if not is_transient(exc):
                     raise  # the same statement fails the same way again: no retry
+                # one dead connection often means all of them (server restart, failover, an admin's
+                # pg_terminate_backend): every pooled connection is pinged again before its next use
+                self._last_used.clear()
                 if attempt == self.max_attempts:
                     raise StoreError(
                         f"{what} failed {attempt} times on {self.url}: {self._say(exc)}"
@@ -1112,7 +1149,17 @@ class PgVectorStore(VectorStore):
         collection = PgVectorCollection(self, name, stored, table, plan)
         if plan.index != "none" and not collection.index_ready():
             # A bulk load that was killed leaves the index unbuilt; build it now unless a load is on.
-            collection.build_index()
+            # Opening must not need DDL rights (a read-only search service): without them, searches
+            # scan exactly until an owner opens the collection or calls build_index().
+            try:
+                collection.build_index()
+            except StoreError as exc:
+                log.warning(
+                    "collection %r has no vector index (a bulk load did not finish) and it could not be "
+                    "built here (%s); searches scan exactly until its owner runs build_index()",
+                    name,
+                    exc,
+                )
         return collection
 
     def create_collection(self, name: str, spec: EmbeddingSpec) -> PgVectorCollection:

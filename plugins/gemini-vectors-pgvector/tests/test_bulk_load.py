@@ -10,11 +10,15 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+import psycopg
+import psycopg.conninfo
 import pytest
+from psycopg import sql
 
 import gemini_vectors as gv
 from gemini_vectors.store import Record
@@ -192,3 +196,62 @@ def test_a_big_add_defers_the_index(
     assert any("built the hnsw index" in r.getMessage() for r in caplog.records)
     backend = coll.backend
     assert isinstance(backend, PgVectorCollection) and backend.index_ready()
+
+
+# -- roles without DDL rights (found by the audit of issue 16) -----------------------------------------------
+
+
+@pytest.fixture
+def role_url(pg_url: str, schema: str) -> Iterator[Callable[[str], str]]:
+    """Make login roles on the test server; give a URL that connects as one."""
+    made: list[str] = []
+
+    def make(rights: str) -> str:
+        role = f"gv_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+            admin.execute(
+                sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), sql.Identifier(role))
+            )
+            admin.execute(
+                sql.SQL("GRANT {} ON ALL TABLES IN SCHEMA {} TO {}").format(
+                    sql.SQL(rights), sql.Identifier(schema), sql.Identifier(role)
+                )
+            )
+        made.append(role)
+        return psycopg.conninfo.make_conninfo(pg_url, user=role)
+
+    yield make
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        for role in made:
+            admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_a_writer_that_does_not_own_the_table_loads_with_the_index_live(
+    store: PgVectorStore, schema: str, role_url: Callable[[str], str]
+) -> None:
+    open_docs(store)  # the owner creates the collection
+    m = vectors()
+    writer_url = role_url("SELECT, INSERT, UPDATE, DELETE")
+    with PgVectorStore(writer_url, schema=schema, defer_index_min_rows=100, create_extension=False) as writer:
+        coll = open_docs(writer)
+        with coll.bulk_load(expected=ROWS):
+            coll.upsert(records(m))
+            assert coll.index_ready()  # not dropped: this role may not
+        assert coll.count() == ROWS and coll.index_ready()
+
+
+def test_a_read_only_role_opens_a_collection_whose_index_a_killed_load_left_unbuilt(
+    store: PgVectorStore, schema: str, role_url: Callable[[str], str]
+) -> None:
+    coll = open_docs(store)
+    m = vectors()
+    coll.upsert(records(m))
+    with psycopg.connect(store._conninfo, autocommit=True) as admin:  # what a killed load leaves
+        admin.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(schema, coll.table_name + "_hnsw")))
+    reader_url = role_url("SELECT")
+    with PgVectorStore(reader_url, schema=schema, create_extension=False) as reader:
+        seen = open_docs(reader)  # must not need the rights to build it
+        assert not seen.index_ready()
+        assert [r.id for r in seen.query(m[17], 3)] == exact_top(m, m[17], 3, ROWS)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -304,3 +305,70 @@ def test_mrl_in_the_url(pg_url: str, schema: str) -> None:
         assert isinstance(store, PgVectorStore) and store.index == "mrl:256"
         coll = store.open_collection("u", spec_of(768))
         assert isinstance(coll, PgVectorCollection) and coll.plan.prefix_dimensions == 256
+
+
+# -- found by the audit of issue 16 -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("k", "flt"), [(100, {"b": 1}), (50, {"b": {"$in": [1, 2]}}), (1500, None)])
+def test_matches_come_best_first_under_the_relaxed_iterative_scan(
+    store: PgVectorStore, k: int, flt: dict[str, Any] | None
+) -> None:
+    # PostgreSQL 17+ drops a CTE's "ORDER BY distance" as redundant after an ordered index scan, and
+    # relaxed_order does not keep that order: "ORDER BY distance + 0" keeps the sort
+    coll, _ = filled(store, n=3000)
+    queries = unit(np.random.default_rng(9).standard_normal((8, DIMS)))
+    for q in queries:
+        scores = np.array([m.score for m in coll.query(q, k, flt)])
+        assert len(scores) == k
+        assert (np.diff(scores) <= 1e-6).all(), "matches out of order"
+
+
+def test_a_pool_of_dead_connections_is_replaced_within_one_call(store: PgVectorStore, pg_url: str) -> None:
+    with connect_postgres(pg_url, schema=store.schema, pool_size=4) as wide:
+        coll, vectors = filled(wide)
+        # four connections, all used a moment ago (so they would be handed out without a ping)
+        together = threading.Barrier(4)
+
+        def hold() -> None:
+            wide._run("hold", lambda conn: together.wait(10), single_statement=True)
+
+        threads = [threading.Thread(target=hold) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert wide._pool.get_stats()["pool_size"] == 4
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'gemini-vectors' AND pid <> pg_backend_pid()"
+            )
+        assert [m.id for m in coll.query(vectors[3], 1)] == ["r3"]
+        coll.upsert([Record("after", vectors[4], {}, None)])
+        assert coll.count() == 301
+
+
+def test_setting_ef_search_on_a_stale_handle_does_not_overwrite_the_new_plan(
+    pg_url: str, schema: str
+) -> None:
+    with connect_postgres(pg_url, schema=schema) as first:
+        stale = first.open_collection("docs", spec_of(DIMS))
+        with connect_postgres(pg_url, schema=schema, index="binary") as second:
+            second.drop_collection("docs")
+            second.open_collection("docs", spec_of(DIMS))
+            with pytest.raises(gv.StoreError, match="open it again"):
+                stale.set_ef_search(200)
+            fresh = second.open_collection("docs")
+            assert isinstance(fresh, PgVectorCollection)
+            assert (fresh.plan.index, fresh.ef_search) == ("binary", 100)
+            fresh.set_ef_search(150)  # a current handle changes only that key
+        with connect_postgres(pg_url, schema=schema) as third:
+            again = third.open_collection("docs")
+            assert isinstance(again, PgVectorCollection)
+            assert (again.plan.index, again.ef_search) == ("binary", 150)
+
+
+def test_a_non_ascii_digit_prefix_is_a_configuration_error(pg_url: str) -> None:
+    with pytest.raises(ConfigurationError, match="prefix length"):
+        connect_postgres(pg_url, index="mrl:\u00b2")
