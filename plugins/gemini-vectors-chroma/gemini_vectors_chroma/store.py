@@ -24,14 +24,14 @@ one :class:`~gemini_vectors.errors.WriteError` naming them, after everything els
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
-import random
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
+from gemini_vectors.backend_kit import call_with_retries, describe_failure
 from gemini_vectors.errors import (
     ArgumentError,
     CollectionNotFoundError,
@@ -42,7 +42,6 @@ from gemini_vectors.errors import (
     WriteError,
 )
 from gemini_vectors.filters import Filter, MetadataValue, validate_metadata
-from gemini_vectors.redaction import redact_text
 from gemini_vectors.spec import EmbeddingSpec
 from gemini_vectors.store import Match, Record, StoreCollection, Vector, VectorStore, as_vector
 
@@ -443,14 +442,17 @@ class ChromaStore(VectorStore):
 
     def _said(self, exc: BaseException) -> str:
         """An exception's message, without the token (a client may echo request headers)."""
-        return redact_text(f"{type(exc).__name__}: {exc}".strip(), secrets=[self._api_key])
+        return describe_failure(exc, secrets=[self._api_key])
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call the client, retrying transient failures with exponential backoff and full jitter."""
         if self._closed:
             raise StoreError(f"{self!r} is closed; connect again")
-        return call_with_retries(
-            fn, *args, retries=self.max_retries, backoff=self.retry_backoff, said=self._said, **kwargs
+        return _with_retries(
+            functools.partial(fn, *args, **kwargs),
+            retries=self.max_retries,
+            backoff=self.retry_backoff,
+            said=self._said,
         )
 
     def effective_batch_size(self) -> int:
@@ -580,26 +582,13 @@ class ChromaStore(VectorStore):
             close()
 
 
-def call_with_retries(
-    fn: Callable[..., T],
-    *args: Any,
-    retries: int,
-    backoff: float,
-    said: Callable[[BaseException], str],
-    **kwargs: Any,
+def _with_retries(
+    call: Callable[[], T], *, retries: int, backoff: float, said: Callable[[BaseException], str]
 ) -> T:
-    """``fn(*args, **kwargs)``, repeated after a transient failure, up to ``retries`` times."""
-    attempt = 0
-    while True:
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            if not is_transient(exc) or attempt >= retries:
-                raise
-            delay = random.uniform(0, backoff * 2**attempt)
-            attempt += 1
-            log.info("Chroma call failed transiently (%s); retry %d in %.2fs", said(exc), attempt, delay)
-            time.sleep(delay)
+    """``call()``, repeated after a transient Chroma failure, up to ``retries`` times."""
+    return call_with_retries(
+        call, is_transient=is_transient, retries=retries, backoff=backoff, said=said, log=log, engine="Chroma"
+    )
 
 
 STORE_OPTIONS = ("collection_prefix", "batch_size", "max_retries", "retry_backoff")
@@ -634,14 +623,12 @@ def connect_chroma(url: str, /, **options: Any) -> ChromaStore:
     api_key = None if endpoint.embedded else api_key_for(options.get("api_key"))
 
     def said(exc: BaseException) -> str:
-        return redact_text(f"{type(exc).__name__}: {exc}", secrets=[api_key])
+        return describe_failure(exc, secrets=[api_key])
 
     try:
         # HttpClient asks the server for its tenant and database at once: a refused connection is retried
-        client = call_with_retries(
-            open_client,
-            endpoint,
-            api_key=api_key,
+        client = _with_retries(
+            functools.partial(open_client, endpoint, api_key=api_key),
             retries=int(store_options.get("max_retries", 5)),
             backoff=float(store_options.get("retry_backoff", 0.5)),
             said=said,

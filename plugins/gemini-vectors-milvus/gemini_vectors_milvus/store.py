@@ -24,13 +24,13 @@ raise one :class:`~gemini_vectors.errors.WriteError` naming them, after everythi
 
 from __future__ import annotations
 
+import functools
 import logging
-import random
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
+from gemini_vectors.backend_kit import call_with_retries, describe_failure
 from gemini_vectors.errors import (
     ArgumentError,
     CollectionNotFoundError,
@@ -537,25 +537,21 @@ class MilvusStore(VectorStore):
 
     def _said(self, exc: BaseException) -> str:
         """An exception's message, without the token (a client may echo its connection details)."""
-        return redact_text(f"{type(exc).__name__}: {exc}".strip(), secrets=[self._token])
+        return describe_failure(exc, secrets=[self._token])
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call the client, retrying transient failures with exponential backoff and full jitter."""
         if self._closed:
             raise StoreError(f"{self!r} is closed; connect again")
-        attempt = 0
-        while True:
-            try:
-                return fn(*args, **kwargs)
-            except Exception as exc:
-                if not is_transient(exc) or attempt >= self.max_retries:
-                    raise
-                delay = random.uniform(0, self.retry_backoff * 2**attempt)
-                attempt += 1
-                log.info(
-                    "Milvus call failed transiently (%s); retry %d in %.2fs", self._said(exc), attempt, delay
-                )
-                time.sleep(delay)
+        return call_with_retries(
+            functools.partial(fn, *args, **kwargs),
+            is_transient=is_transient,
+            retries=self.max_retries,
+            backoff=self.retry_backoff,
+            said=self._said,
+            log=log,
+            engine="Milvus",
+        )
 
     def milvus_name(self, name: str) -> str:
         """The Milvus collection that holds collection ``name`` in this store."""

@@ -31,12 +31,11 @@ import contextlib
 import dataclasses
 import json
 import logging
-import random
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
+from gemini_vectors.backend_kit import call_with_retries, describe_failure
 from gemini_vectors.errors import (
     ArgumentError,
     CollectionNotFoundError,
@@ -751,28 +750,28 @@ class QdrantStore(VectorStore):
 
     def _said(self, exc: BaseException) -> str:
         """An exception's message, without the API key (a client may echo request headers)."""
-        return redact_text(f"{type(exc).__name__}: {exc}".strip(), secrets=[self._api_key])
+        return describe_failure(exc, secrets=[self._api_key])
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call the client, retrying transient failures with exponential backoff and full jitter."""
         if self._closed:
             raise StoreError(f"{self!r} is closed; connect again")
-        attempt = 0
-        while True:
-            try:
-                with self._lock:
-                    return fn(*args, **kwargs)
-            except Exception as exc:
-                if not is_transient(exc) or attempt >= self.max_retries:
-                    raise
-                delay = _retry_after(exc)
-                if delay is None:
-                    delay = random.uniform(0, self.retry_backoff * 2**attempt)
-                attempt += 1
-                log.info(
-                    "Qdrant call failed transiently (%s); retry %d in %.2fs", self._said(exc), attempt, delay
-                )
-                time.sleep(delay)
+
+        def locked() -> T:
+            # the lock is held per try, not while waiting: other stores of a shared client go on meanwhile
+            with self._lock:
+                return fn(*args, **kwargs)
+
+        return call_with_retries(
+            locked,
+            is_transient=is_transient,
+            retries=self.max_retries,
+            backoff=self.retry_backoff,
+            said=self._said,
+            log=log,
+            engine="Qdrant",
+            server_delay=_retry_after,
+        )
 
     def qdrant_name(self, name: str) -> str:
         """The Qdrant collection that holds collection ``name`` in this store."""
