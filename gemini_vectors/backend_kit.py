@@ -10,6 +10,12 @@ everywhere, and each piece keeps a guarantee, so it lives here once and every ba
   taken for a failure of its content).
 * :func:`describe_failure`: the text of a client's exception with the store's secrets taken out, for
   logs and error messages (guarantee 4).
+* :func:`batches_by_size` and :func:`chunks`: records cut into requests under the engine's limits on
+  rows and bytes per request, ids into requests of a bounded length.
+* :func:`write_isolating`: a batch the engine rejects is split in halves until the records it rejects
+  are found; those are reported by id with the reason, everything else is written (a write never drops
+  a record silently, and never fails whole for one bad record). A failure that concerns the whole
+  collection (it was dropped) or that is still transient after the retries is never bisected.
 
 The backend keeps what only it knows: which of its client's exceptions are transient, what its
 requests look like. The functions here take those as callables, so they can be tested with plain
@@ -39,17 +45,20 @@ This module imports only the bottom layers of gemini-vectors (errors, redaction)
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 from gemini_vectors.redaction import redact_text
 
-__all__ = ["call_with_retries", "describe_failure"]
+__all__ = ["batches_by_size", "call_with_retries", "chunks", "describe_failure", "write_isolating"]
 
 T = TypeVar("T")
+K = TypeVar("K")
+P = TypeVar("P")
 
 
 def describe_failure(exc: BaseException, *, secrets: Iterable[str | None] = ()) -> str:
@@ -109,3 +118,102 @@ def call_with_retries(
             attempt += 1
             log.info("%s call failed transiently (%s); retry %d in %.2fs", engine, said(exc), attempt, delay)
             sleep(delay)
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """``items`` in consecutive slices of at most ``size`` (ids per get or delete request)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def batches_by_size(
+    items: Iterable[tuple[K, P, int]], *, max_items: int, max_bytes: int | None = None
+) -> Iterator[list[tuple[K, P]]]:
+    """``(id, payload)`` pairs in request batches of at most ``max_items`` and ``max_bytes``.
+
+    Each item is ``(id, payload, size)``, its size what it adds to a request (an estimate the backend
+    makes). A batch closes before the item that would pass either limit; an item larger than
+    ``max_bytes`` on its own goes alone (a backend refuses such a record by name before it gets here).
+    """
+    batch: list[tuple[K, P]] = []
+    batch_bytes = 0
+    for key, payload, size in items:
+        over_bytes = max_bytes is not None and batch_bytes + size > max_bytes
+        if batch and (len(batch) >= max_items or over_bytes):
+            yield batch
+            batch, batch_bytes = [], 0
+        batch.append((key, payload))
+        batch_bytes += size
+    if batch:
+        yield batch
+
+
+def write_isolating(
+    batch: Sequence[tuple[str, P]],
+    send: Callable[[Sequence[tuple[str, P]]], str | None],
+    *,
+    is_transient: Callable[[BaseException], bool],
+    fatal: Callable[[BaseException], BaseException | None],
+    said: Callable[[BaseException], str],
+    log: logging.Logger,
+    engine: str,
+    unit: str,
+    where: str,
+) -> dict[str, str]:
+    """Send one batch; the ids of its records that were not written, each with the reason.
+
+    ``send(batch)`` writes a batch of ``(record id, payload)`` (retrying transient failures itself,
+    e.g. through :func:`call_with_retries`) and returns None when every record was written, or a reason
+    when the engine answered that some were not; it raises when the engine refused the request.
+
+    A batch that failed is split in halves, and each half sent again, until the records that fail are
+    found one by one (a batch of n records with one bad record costs about 2 log2(n) more requests).
+    A batch is not split but reported whole when its failure is transient (the retries are spent: its
+    records are as good as any, none is dropped), and its failure is raised as what ``fatal`` returns
+    when that is not None.
+
+    Args:
+        batch: The batch, e.g. one of :func:`batches_by_size`.
+        send: Writes one batch (see above).
+        is_transient: Whether a failure is transient (the same test ``send`` retries on).
+        fatal: The error to raise instead of isolating anything (the collection does not exist, so no
+            record can be written), or None for a failure of this batch.
+        said: The text of an exception for the reasons and the log (see :func:`describe_failure`).
+        log: The backend's logger; each split is logged at INFO.
+        engine: The database's name, the first word of the log line.
+        unit: What the engine calls a record, for the log (``"points"``, ``"rows"``).
+        where: The engine's name of the collection, for the log.
+
+    Raises:
+        Exception: What ``fatal`` returned, from the failure it was returned for.
+    """
+    if not batch:
+        return {}
+    try:
+        reason = send(batch)
+        if reason is None:
+            return {}
+        if len(batch) == 1:
+            return {batch[0][0]: reason}
+    except Exception as exc:
+        error = fatal(exc)
+        if error is not None:
+            raise error from exc
+        reason = said(exc)
+        if is_transient(exc) or len(batch) == 1:
+            # still failing after the retries: every record of the batch is reported, none dropped
+            return {record_id: reason for record_id, _ in batch}
+    log.info("%s rejected a batch of %d %s in %s; bisecting: %s", engine, len(batch), unit, where, reason)
+    half = len(batch) // 2
+    again = functools.partial(
+        write_isolating,
+        send=send,
+        is_transient=is_transient,
+        fatal=fatal,
+        said=said,
+        log=log,
+        engine=engine,
+        unit=unit,
+        where=where,
+    )
+    return {**again(batch[:half]), **again(batch[half:])}

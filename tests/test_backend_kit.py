@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 
-from gemini_vectors.backend_kit import call_with_retries, describe_failure
+from gemini_vectors.backend_kit import (
+    batches_by_size,
+    call_with_retries,
+    chunks,
+    describe_failure,
+    write_isolating,
+)
 
 log = logging.getLogger("tests.backend_kit")
 SECRET = "sk-do-not-leak-0123456789"
@@ -164,3 +170,156 @@ def test_without_a_servers_delay_the_backoff_applies() -> None:
         sleep=delays.append,
     )
     assert delays == [0.0] and len(calls) == 2
+
+
+# -- chunks and batches_by_size -------------------------------------------------------------------
+
+
+def test_chunks_cut_in_order_with_a_short_last_one() -> None:
+    assert [list(c) for c in chunks(list(range(7)), 3)] == [[0, 1, 2], [3, 4, 5], [6]]
+    assert list(chunks([], 3)) == []
+
+
+def test_batches_close_at_the_row_limit() -> None:
+    items = [(f"r{i}", i, 10) for i in range(5)]
+    assert [[k for k, _ in b] for b in batches_by_size(items, max_items=2)] == [
+        ["r0", "r1"],
+        ["r2", "r3"],
+        ["r4"],
+    ]
+
+
+def test_batches_close_before_the_record_that_would_pass_the_byte_limit() -> None:
+    items = [("a", "A", 40), ("b", "B", 50), ("c", "C", 20), ("d", "D", 100), ("e", "E", 1)]
+    got = list(batches_by_size(items, max_items=100, max_bytes=100))
+    # a+b = 90 and c would make 110; c+... ; d is 100 alone (at the limit, not over); e after it
+    assert got == [[("a", "A"), ("b", "B")], [("c", "C")], [("d", "D")], [("e", "E")]]
+
+
+def test_a_record_over_the_byte_limit_goes_alone() -> None:
+    items = [("a", 1, 10), ("huge", 2, 500), ("b", 3, 10)]
+    assert [[k for k, _ in b] for b in batches_by_size(items, max_items=10, max_bytes=100)] == [
+        ["a"],
+        ["huge"],
+        ["b"],
+    ]
+
+
+# -- write_isolating ------------------------------------------------------------------------------
+
+
+class Engine:
+    """A database that stores rows, refuses a batch holding a bad row, and fails transiently on cue."""
+
+    def __init__(self, bad: set[str], flaky: int = 0, gone: bool = False) -> None:
+        self.bad, self.flaky, self.gone = bad, flaky, gone
+        self.rows: dict[str, int] = {}
+        self.requests: list[list[str]] = []
+
+    def upsert(self, batch: Sequence[tuple[str, int]]) -> None:
+        ids = [record_id for record_id, _ in batch]
+        self.requests.append(ids)
+        if self.gone:
+            raise Refused("collection does not exist")
+        if self.flaky:
+            self.flaky -= 1
+            raise Flaky(f"overloaded (key {SECRET})")
+        rejected = sorted(self.bad.intersection(ids))
+        if rejected:
+            raise Refused(f"row {rejected[0]} has the wrong dimension")
+        self.rows.update(batch)
+
+
+def write(engine: Engine, batch: Sequence[tuple[str, int]]) -> dict[str, str]:
+    def upsert(part: Sequence[tuple[str, int]]) -> None:
+        engine.upsert(part)
+
+    def fatal(exc: BaseException) -> BaseException | None:
+        return LookupError("the collection was dropped") if "does not exist" in str(exc) else None
+
+    return write_isolating(
+        batch,
+        upsert,
+        is_transient=transient,
+        fatal=fatal,
+        said=said,
+        log=log,
+        engine="TestDB",
+        unit="rows",
+        where="coll_1",
+    )
+
+
+def rows(n: int) -> list[tuple[str, int]]:
+    return [(f"r{i}", i) for i in range(n)]
+
+
+def test_a_rejected_batch_is_halved_until_the_bad_records_are_named(caplog: pytest.LogCaptureFixture) -> None:
+    engine = Engine(bad={"r5", "r12"})
+    with caplog.at_level(logging.INFO, logger=log.name):
+        failures = write(engine, rows(16))
+    assert list(failures) == ["r5", "r12"]
+    assert failures["r5"] == "Refused: row r5 has the wrong dimension"
+    assert sorted(engine.rows) == sorted(f"r{i}" for i in range(16) if i not in (5, 12))
+    splits = [r.getMessage() for r in caplog.records if "bisecting" in r.getMessage()]
+    assert (
+        splits[0]
+        == "TestDB rejected a batch of 16 rows in coll_1; bisecting: Refused: row r12 has the wrong dimension"
+    )
+    # the whole batch, then halves down to each bad row; a half without one is written in one request
+    assert [len(ids) for ids in engine.requests] == [16, 8, 4, 4, 2, 1, 1, 2, 8, 4, 4, 2, 1, 1, 2]
+
+
+def test_a_good_batch_is_one_request() -> None:
+    engine = Engine(bad=set())
+    assert write(engine, rows(8)) == {}
+    assert engine.requests == [[f"r{i}" for i in range(8)]]
+
+
+def test_an_empty_batch_sends_nothing() -> None:
+    engine = Engine(bad=set())
+    assert write(engine, []) == {}
+    assert engine.requests == []
+
+
+def test_a_transient_failure_reports_the_whole_batch_without_bisecting() -> None:
+    engine = Engine(bad=set(), flaky=1)
+    failures = write(engine, rows(4))
+    assert list(failures) == ["r0", "r1", "r2", "r3"]
+    assert all(SECRET not in reason and reason.startswith("Flaky: ") for reason in failures.values())
+    assert engine.requests == [["r0", "r1", "r2", "r3"]]
+
+
+def test_a_fatal_failure_is_raised_from_the_engines() -> None:
+    engine = Engine(bad=set(), gone=True)
+    with pytest.raises(LookupError, match="dropped") as info:
+        write(engine, rows(4))
+    assert isinstance(info.value.__cause__, Refused)
+    assert len(engine.requests) == 1
+
+
+def test_a_partial_write_the_engine_reports_is_bisected_too() -> None:
+    stored: dict[str, int] = {}
+    requests: list[int] = []
+
+    def upsert_counting(part: Sequence[tuple[str, int]]) -> str | None:
+        # an engine that answers with a count instead of raising: it skips the row "r2"
+        requests.append(len(part))
+        kept = [(k, v) for k, v in part if k != "r2"]
+        stored.update(kept)
+        return None if len(kept) == len(part) else f"{len(kept)} of {len(part)} rows written"
+
+    failures = write_isolating(
+        rows(4),
+        upsert_counting,
+        is_transient=transient,
+        fatal=lambda exc: None,
+        said=said,
+        log=log,
+        engine="TestDB",
+        unit="rows",
+        where="coll_1",
+    )
+    assert failures == {"r2": "0 of 1 rows written"}
+    assert sorted(stored) == ["r0", "r1", "r3"]
+    assert requests == [4, 2, 2, 1, 1]

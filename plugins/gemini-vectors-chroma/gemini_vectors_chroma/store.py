@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
-from gemini_vectors.backend_kit import call_with_retries, describe_failure
+from gemini_vectors.backend_kit import call_with_retries, chunks, describe_failure, write_isolating
 from gemini_vectors.errors import (
     ArgumentError,
     CollectionNotFoundError,
@@ -159,11 +159,6 @@ def decode_metadata(stored: Mapping[str, Any] | None) -> tuple[dict[str, Metadat
     return meta, content_hash if isinstance(content_hash, str) else None
 
 
-def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 class ChromaCollection(StoreCollection):
     """One gemini-vectors collection in its Chroma collection."""
 
@@ -224,9 +219,8 @@ class ChromaCollection(StoreCollection):
         # another spec meanwhile must not receive these vectors.
         self._handle = self._store._check_recorded(self.name, self.spec)
         failures: dict[str, str] = {}
-        items = list(latest.items())
-        for batch in _chunks(items, self._store.effective_batch_size()):
-            failures.update(self._send(list(batch)))
+        for batch in chunks(list(latest.items()), self._store.effective_batch_size()):
+            failures.update(self._send(batch))
         if failures:
             raise WriteError(
                 f"Chroma did not store records of collection {self.name!r} ({self.chroma_name}) "
@@ -234,40 +228,41 @@ class ChromaCollection(StoreCollection):
                 failures,
             )
 
-    def _send(self, batch: list[tuple[str, tuple[Vector, dict[str, Any]]]]) -> dict[str, str]:
+    def _send(self, batch: Sequence[tuple[str, tuple[Vector, dict[str, Any]]]]) -> dict[str, str]:
         """Upsert one batch; returns the records not written, with the reason, bisecting a rejected batch."""
         store = self._store
-        ids = [record_id for record_id, _ in batch]
-        try:
+
+        def send(part: Sequence[tuple[str, tuple[Vector, dict[str, Any]]]]) -> None:
+            ids = [record_id for record_id, _ in part]
             # upsert merges metadata: the keys the stored record has and the new one lacks go as None
             old = store._call(self._handle.get, ids=ids, include=["metadatas"])
             stale = {i: set(m or ()) for i, m in zip(old["ids"], old["metadatas"] or [], strict=False)}
             metadatas = []
-            for record_id, (_, meta) in batch:
+            for record_id, (_, meta) in part:
                 removed = stale.get(record_id, set()) - set(meta)
                 metadatas.append({**meta, **dict.fromkeys(removed)})
             store._call(
                 self._handle.upsert,
                 ids=ids,
-                embeddings=[vec for _, (vec, _) in batch],
+                embeddings=[vec for _, (vec, _) in part],
                 metadatas=metadatas,
             )
-            return {}
-        except Exception as exc:
-            if is_not_found(exc):
-                raise self._error(exc, "upsert") from exc
-            reason = store._said(exc)
-            if is_transient(exc) or len(batch) == 1:
-                # still failing after the retries: every record of the batch is reported, none dropped
-                return {record_id: reason for record_id in ids}
-            log.info(
-                "Chroma rejected a batch of %d records in %s; bisecting: %s",
-                len(batch),
-                self.chroma_name,
-                reason,
-            )
-        half = len(batch) // 2
-        return {**self._send(batch[:half]), **self._send(batch[half:])}
+
+        return write_isolating(
+            batch,
+            send,
+            is_transient=is_transient,
+            fatal=self._fatal,
+            said=store._said,
+            log=log,
+            engine="Chroma",
+            unit="records",
+            where=self.chroma_name,
+        )
+
+    def _fatal(self, exc: BaseException) -> Exception | None:
+        """The error that ends a whole write: the collection is gone (no record of it can be written)."""
+        return self._error(exc, "upsert") if is_not_found(exc) else None
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -304,7 +299,7 @@ class ChromaCollection(StoreCollection):
 
     def _get(self, ids: Sequence[str], include: list[str]) -> dict[str, tuple[Any, Any]]:
         found: dict[str, tuple[Any, Any]] = {}
-        for chunk in _chunks(list(ids), ID_CHUNK):
+        for chunk in chunks(list(ids), ID_CHUNK):
             res = self._call("get", self._handle.get, ids=list(chunk), include=include)
             metadatas = res.get("metadatas") or [None] * len(res["ids"])
             embeddings = res.get("embeddings")
@@ -342,7 +337,7 @@ class ChromaCollection(StoreCollection):
     def delete(self, ids: Sequence[str] | None = None, filter: Filter | None = None) -> None:
         """Delete records by id, by filter, or both; unknown ids are ignored."""
         if ids:
-            for chunk in _chunks(list(dict.fromkeys(ids)), ID_CHUNK):
+            for chunk in chunks(list(dict.fromkeys(ids)), ID_CHUNK):
                 self._call("delete", self._handle.delete, ids=list(chunk))
         if filter is not None:
             where = translate(filter)

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
-from gemini_vectors.backend_kit import call_with_retries, describe_failure
+from gemini_vectors.backend_kit import batches_by_size, call_with_retries, describe_failure, write_isolating
 from gemini_vectors.errors import (
     ArgumentError,
     CollectionNotFoundError,
@@ -266,15 +266,11 @@ class MilvusCollection(StoreCollection):
         # another spec meanwhile must not receive these vectors.
         store._check_recorded(self.name, self.milvus_name, self.spec)
         failures: dict[str, str] = {}
-        batch: list[tuple[str, dict[str, Any]]] = []
-        batch_bytes = 0
-        for record_id, (row, size) in latest.items():
-            if batch and (len(batch) >= store.batch_size or batch_bytes + size > store.max_batch_bytes):
-                failures.update(self._send(batch))
-                batch, batch_bytes = [], 0
-            batch.append((record_id, row))
-            batch_bytes += size
-        if batch:
+        for batch in batches_by_size(
+            ((record_id, row, size) for record_id, (row, size) in latest.items()),
+            max_items=store.batch_size,
+            max_bytes=store.max_batch_bytes,
+        ):
             failures.update(self._send(batch))
         if failures:
             raise WriteError(
@@ -283,29 +279,30 @@ class MilvusCollection(StoreCollection):
                 failures,
             )
 
-    def _send(self, batch: list[tuple[str, dict[str, Any]]]) -> dict[str, str]:
+    def _send(self, batch: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, str]:
         """Upsert one batch; returns the records not written, with the reason, bisecting a rejected batch."""
         store = self._store
-        try:
-            result = store._call(store.client.upsert, self.milvus_name, data=[row for _, row in batch])
-            written = int((result or {}).get("upsert_count", len(batch)))
-            if written == len(batch):
-                return {}
-            reason = f"Milvus reported {written} of {len(batch)} rows written"
-            if len(batch) == 1:
-                return {batch[0][0]: reason}
-        except Exception as exc:
-            if is_not_found(exc):
-                raise self._error(exc, "upsert") from exc
-            reason = store._said(exc)
-            if is_transient(exc) or len(batch) == 1:
-                # still failing after the retries: every record of the batch is reported, none dropped
-                return {record_id: reason for record_id, _ in batch}
-        log.info(
-            "Milvus rejected a batch of %d rows in %s; bisecting: %s", len(batch), self.milvus_name, reason
+
+        def send(part: Sequence[tuple[str, dict[str, Any]]]) -> str | None:
+            result = store._call(store.client.upsert, self.milvus_name, data=[row for _, row in part])
+            written = int((result or {}).get("upsert_count", len(part)))
+            return None if written == len(part) else f"Milvus reported {written} of {len(part)} rows written"
+
+        return write_isolating(
+            batch,
+            send,
+            is_transient=is_transient,
+            fatal=self._fatal,
+            said=store._said,
+            log=log,
+            engine="Milvus",
+            unit="rows",
+            where=self.milvus_name,
         )
-        half = len(batch) // 2
-        return {**self._send(batch[:half]), **self._send(batch[half:])}
+
+    def _fatal(self, exc: BaseException) -> Exception | None:
+        """The error that ends a whole write: the collection is gone (no record of it can be written)."""
+        return self._error(exc, "upsert") if is_not_found(exc) else None
 
     # -- reading -----------------------------------------------------------------------------
 

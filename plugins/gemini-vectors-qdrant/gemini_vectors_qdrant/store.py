@@ -35,7 +35,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
-from gemini_vectors.backend_kit import call_with_retries, describe_failure
+from gemini_vectors.backend_kit import (
+    batches_by_size,
+    call_with_retries,
+    chunks,
+    describe_failure,
+    write_isolating,
+)
 from gemini_vectors.errors import (
     ArgumentError,
     CollectionNotFoundError,
@@ -216,11 +222,6 @@ def _vector_of(raw: Any, name: str = "") -> Vector:
     if raw is None:
         return np.zeros(0, dtype=np.float32)
     return np.asarray(raw, dtype=np.float32)
-
-
-def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 class QdrantCollection(StoreCollection):
@@ -422,15 +423,11 @@ class QdrantCollection(StoreCollection):
                 "again and repeat the upsert"
             )
         failures: dict[str, str] = {}
-        batch: list[tuple[str, Any]] = []
-        batch_bytes = 0
-        for record_id, (_, point, size) in latest.items():
-            if batch and (len(batch) >= store.batch_size or batch_bytes + size > store.max_batch_bytes):
-                failures.update(self._send(batch))
-                batch, batch_bytes = [], 0
-            batch.append((record_id, point))
-            batch_bytes += size
-        if batch:
+        for batch in batches_by_size(
+            ((record_id, point, size) for record_id, (_, point, size) in latest.items()),
+            max_items=store.batch_size,
+            max_bytes=store.max_batch_bytes,
+        ):
             failures.update(self._send(batch))
         if failures:
             raise WriteError(
@@ -439,27 +436,28 @@ class QdrantCollection(StoreCollection):
                 failures,
             )
 
-    def _send(self, batch: list[tuple[str, Any]]) -> dict[str, str]:
+    def _send(self, batch: Sequence[tuple[str, Any]]) -> dict[str, str]:
         """Upsert one batch; returns the records not written, with the reason, bisecting a rejected batch."""
         store = self._store
-        try:
-            store._call(store.client.upsert, self.qdrant_name, points=[p for _, p in batch], wait=True)
-            return {}
-        except Exception as exc:
-            if is_not_found(exc):
-                raise self._error(exc, "upsert") from exc
-            reason = store._said(exc)
-            if is_transient(exc) or len(batch) == 1:
-                # still failing after the retries: every record of the batch is reported, none dropped
-                return {record_id: reason for record_id, _ in batch}
-            log.info(
-                "Qdrant rejected a batch of %d points in %s; bisecting: %s",
-                len(batch),
-                self.qdrant_name,
-                reason,
-            )
-        half = len(batch) // 2
-        return {**self._send(batch[:half]), **self._send(batch[half:])}
+
+        def send(part: Sequence[tuple[str, Any]]) -> None:
+            store._call(store.client.upsert, self.qdrant_name, points=[p for _, p in part], wait=True)
+
+        return write_isolating(
+            batch,
+            send,
+            is_transient=is_transient,
+            fatal=self._fatal,
+            said=store._said,
+            log=log,
+            engine="Qdrant",
+            unit="points",
+            where=self.qdrant_name,
+        )
+
+    def _fatal(self, exc: BaseException) -> Exception | None:
+        """The error that ends a whole write: the collection is gone (no record of it can be written)."""
+        return self._error(exc, "upsert") if is_not_found(exc) else None
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -558,7 +556,7 @@ class QdrantCollection(StoreCollection):
     def _retrieve(self, ids: Sequence[str], *, with_vectors: bool, with_payload: Any) -> dict[str, Any]:
         found: dict[str, Any] = {}
         name = self._vector_name()
-        for chunk in _chunks(list(ids), ID_CHUNK):
+        for chunk in chunks(list(ids), ID_CHUNK):
             points = self._call(
                 "get",
                 self._store.client.retrieve,
@@ -606,7 +604,7 @@ class QdrantCollection(StoreCollection):
 
         client = self._store.client
         if ids:
-            for chunk in _chunks(list(dict.fromkeys(ids)), ID_CHUNK):
+            for chunk in chunks(list(dict.fromkeys(ids)), ID_CHUNK):
                 selector = models.PointIdsList(points=[point_id(i) for i in chunk])
                 self._call("delete", client.delete, self.qdrant_name, points_selector=selector, wait=True)
         if filter is not None:
