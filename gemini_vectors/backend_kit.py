@@ -16,6 +16,9 @@ everywhere, and each piece keeps a guarantee, so it lives here once and every ba
   are found; those are reported by id with the reason, everything else is written (a write never drops
   a record silently, and never fails whole for one bad record). A failure that concerns the whole
   collection (it was dropped) or that is still transient after the retries is never bisected.
+* :class:`SharedClients`: an engine that runs in process and allows one client per directory or file
+  (qdrant-client's local mode, Milvus Lite) gets one client per place, shared by every store that
+  connects to it in the process, counted, and closed with the last store that releases it.
 
 The backend keeps what only it knows: which of its client's exceptions are transient, what its
 requests look like. The functions here take those as callables, so they can be tested with plain
@@ -48,17 +51,27 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from typing import Generic, TypeVar
 
 from gemini_vectors.redaction import redact_text
 
-__all__ = ["batches_by_size", "call_with_retries", "chunks", "describe_failure", "write_isolating"]
+__all__ = [
+    "SharedClient",
+    "SharedClients",
+    "batches_by_size",
+    "call_with_retries",
+    "chunks",
+    "describe_failure",
+    "write_isolating",
+]
 
 T = TypeVar("T")
 K = TypeVar("K")
 P = TypeVar("P")
+C = TypeVar("C")
 
 
 def describe_failure(exc: BaseException, *, secrets: Iterable[str | None] = ()) -> str:
@@ -217,3 +230,86 @@ def write_isolating(
         where=where,
     )
     return {**again(batch[:half]), **again(batch[half:])}
+
+
+class SharedClient(Generic[C]):
+    """One in-process engine's client, shared by every store of one place (a directory, a file, a name).
+
+    Attributes:
+        key: The place, as the backend names it (``("qdrant+local", "/var/qdrant")``).
+        client: The client.
+        users: How many stores hold it now.
+        lock: A lock for callers of a client that is not safe for concurrent use (re-entrant); a
+            backend whose client is thread-safe ignores it.
+        lives_with_process: Never closed, kept for the next store (a named in-memory engine keeps its
+            data as long as the process does, as ``memory://NAME`` does).
+    """
+
+    def __init__(self, key: Hashable, client: C, *, lives_with_process: bool = False) -> None:
+        self.key = key
+        self.client = client
+        self.users = 0
+        self.lock = threading.RLock()
+        self.lives_with_process = lives_with_process
+
+    def __repr__(self) -> str:
+        return f"SharedClient({self.key!r}, users={self.users})"
+
+
+class SharedClients(Generic[C]):
+    """The shared clients of one backend in this process: a module-level instance per backend.
+
+    Args:
+        close: Closes a client whose last user released it (and whatever the engine leaves behind,
+            such as Milvus Lite's server process). Called outside the registry's lock.
+    """
+
+    def __init__(self, close: Callable[[SharedClient[C]], None]) -> None:
+        self._close = close
+        self._clients: dict[Hashable, SharedClient[C]] = {}
+        self._lock = threading.Lock()
+
+    def acquire(
+        self,
+        key: Hashable,
+        open_client: Callable[[], C],
+        *,
+        shared: bool = True,
+        lives_with_process: bool = False,
+    ) -> SharedClient[C]:
+        """The client of ``key``, opened by ``open_client()`` on first use; one more user counted.
+
+        ``open_client`` runs under the registry's lock, so two stores connecting to one place at once
+        never open two clients (the engine would refuse the second, or corrupt its files). A failure
+        of ``open_client`` is raised as it is, and nothing is registered.
+
+        Args:
+            key: The place.
+            open_client: Opens a new client for it.
+            shared: False: a client for this store alone (an unnamed in-memory engine), not registered,
+                closed by its :meth:`release`.
+            lives_with_process: See :class:`SharedClient`.
+        """
+        with self._lock:
+            entry = self._clients.get(key) if shared else None
+            if entry is None:
+                entry = SharedClient(key, open_client(), lives_with_process=lives_with_process)
+                if shared:
+                    self._clients[key] = entry
+            entry.users += 1
+            return entry
+
+    def release(self, entry: SharedClient[C]) -> None:
+        """Give back a client acquired from this registry; the last user closes it."""
+        with self._lock:
+            entry.users -= 1
+            if entry.users > 0 or entry.lives_with_process:
+                return
+            if self._clients.get(entry.key) is entry:
+                del self._clients[entry.key]
+        self._close(entry)
+
+    def __contains__(self, key: Hashable) -> bool:
+        """Whether a client of ``key`` is open and registered now."""
+        with self._lock:
+            return key in self._clients

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 import pytest
 
 from gemini_vectors.backend_kit import (
+    SharedClient,
+    SharedClients,
     batches_by_size,
     call_with_retries,
     chunks,
@@ -323,3 +327,106 @@ def test_a_partial_write_the_engine_reports_is_bisected_too() -> None:
     assert failures == {"r2": "0 of 1 rows written"}
     assert sorted(stored) == ["r0", "r1", "r3"]
     assert requests == [4, 2, 2, 1, 1]
+
+
+# -- SharedClients --------------------------------------------------------------------------------
+
+
+class EngineClient:
+    """A client of an in-process engine that allows one open client per place."""
+
+    open_places: ClassVar[set[str]] = set()
+
+    def __init__(self, place: str) -> None:
+        if place in EngineClient.open_places:
+            raise RuntimeError(f"{place} is already open in another client")
+        EngineClient.open_places.add(place)
+        self.place, self.closed = place, False
+
+    def close(self) -> None:
+        EngineClient.open_places.discard(self.place)
+        self.closed = True
+
+
+def close_client(shared: SharedClient[EngineClient]) -> None:
+    shared.client.close()
+
+
+def test_stores_of_one_place_share_one_client_closed_with_the_last() -> None:
+    registry: SharedClients[EngineClient] = SharedClients(close_client)
+    first = registry.acquire("/data/a", lambda: EngineClient("/data/a"))
+    second = registry.acquire("/data/a", lambda: EngineClient("/data/a"))
+    assert second is first and first.users == 2
+    registry.release(first)
+    assert not first.client.closed and "/data/a" in registry
+    registry.release(second)
+    assert first.client.closed and "/data/a" not in registry
+    again = registry.acquire("/data/a", lambda: EngineClient("/data/a"))  # the place can be opened anew
+    assert again is not first and not again.client.closed
+    registry.release(again)
+
+
+def test_two_places_get_two_clients() -> None:
+    registry: SharedClients[EngineClient] = SharedClients(close_client)
+    a = registry.acquire("/data/b", lambda: EngineClient("/data/b"))
+    b = registry.acquire("/data/c", lambda: EngineClient("/data/c"))
+    assert a.client is not b.client
+    registry.release(a)
+    registry.release(b)
+    assert a.client.closed and b.client.closed
+
+
+def test_a_client_that_lives_with_the_process_is_never_closed() -> None:
+    registry: SharedClients[EngineClient] = SharedClients(close_client)
+    kept = registry.acquire("mem:x", lambda: EngineClient("mem:x"), lives_with_process=True)
+    registry.release(kept)
+    assert not kept.client.closed and kept.users == 0
+    assert registry.acquire("mem:x", lambda: EngineClient("mem:x")) is kept  # its data is still there
+
+
+def test_an_unshared_client_is_its_stores_alone() -> None:
+    registry: SharedClients[EngineClient] = SharedClients(close_client)
+    one = registry.acquire("mem:", lambda: EngineClient("mem:1"), shared=False)
+    two = registry.acquire("mem:", lambda: EngineClient("mem:2"), shared=False)
+    assert one is not two and "mem:" not in registry
+    registry.release(one)
+    assert one.client.closed and not two.client.closed
+    registry.release(two)
+
+
+def test_a_client_that_fails_to_open_registers_nothing() -> None:
+    registry: SharedClients[EngineClient] = SharedClients(close_client)
+
+    def refuse() -> EngineClient:
+        raise PermissionError("/data/ro is read-only")
+
+    with pytest.raises(PermissionError):
+        registry.acquire("/data/ro", refuse)
+    assert "/data/ro" not in registry
+    shared = registry.acquire("/data/ro", lambda: EngineClient("/data/ro"))
+    assert shared.users == 1
+    registry.release(shared)
+
+
+def test_concurrent_stores_of_one_place_open_one_client() -> None:
+    registry: SharedClients[EngineClient] = SharedClients(close_client)
+    barrier = threading.Barrier(8)
+    got: list[SharedClient[EngineClient]] = []
+    errors: list[BaseException] = []
+
+    def connect() -> None:
+        barrier.wait()
+        try:
+            got.append(registry.acquire("/data/d", lambda: EngineClient("/data/d")))
+        except BaseException as exc:  # the engine's refusal of a second client
+            errors.append(exc)
+
+    threads = [threading.Thread(target=connect) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len({id(s) for s in got}) == 1 and got[0].users == 8
+    for shared in got:
+        registry.release(shared)
+    assert got[0].client.closed

@@ -13,11 +13,11 @@ logs and shell histories.
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from gemini_vectors.backend_kit import SharedClient, SharedClients
 from gemini_vectors.errors import ConfigurationError
 from gemini_vectors.redaction import is_secret_parameter
 
@@ -127,51 +127,39 @@ def token_for(endpoint: Endpoint, option: str | None) -> str | None:
     return os.environ.get(TOKEN_ENV) or None
 
 
-class SharedLiteClient:
-    """One Milvus Lite client shared by every store of one file in the process."""
-
-    def __init__(self, path: str, client: Any) -> None:
-        self.path = path
-        self.client = client
-        self.users = 0
-
-
-_shared: dict[str, SharedLiteClient] = {}
-_shared_lock = threading.Lock()
-
-
-def acquire_lite(endpoint: Endpoint) -> SharedLiteClient:
-    """The shared Milvus Lite client of ``endpoint``'s file, started on first use."""
-    assert endpoint.path is not None
-    with _shared_lock:
-        shared = _shared.get(endpoint.path)
-        if shared is None:
-            try:
-                from pymilvus import MilvusClient  # type: ignore[import-untyped]
-            except ImportError as exc:  # pragma: no cover - pymilvus is a dependency
-                raise ConfigurationError(f"pymilvus is not installed: {exc}") from None
-            directory = os.path.dirname(endpoint.path)
-            if directory:
-                os.makedirs(directory, exist_ok=True)
-            shared = SharedLiteClient(endpoint.path, MilvusClient(endpoint.path))
-            _shared[endpoint.path] = shared
-        shared.users += 1
-        return shared
-
-
-def release_lite(shared: SharedLiteClient) -> None:
-    """Give back a shared client; the last user closes it."""
-    with _shared_lock:
-        shared.users -= 1
-        if shared.users > 0:
-            return
-        _shared.pop(shared.path, None)
+def _close(shared: SharedClient[Any]) -> None:
     shared.client.close()
     # MilvusClient.close() leaves Milvus Lite's in-process server (and its lock on the file) running to
     # the end of the process: stop it, so another process can open the same file
     from milvus_lite.server_manager import server_manager_instance  # type: ignore[import-untyped]
 
-    server_manager_instance.release_server(shared.path)
+    server_manager_instance.release_server(shared.key)  # the key is the path of the file
+
+
+_lite_clients: SharedClients[Any] = SharedClients(_close)
+
+
+def acquire_lite(endpoint: Endpoint) -> SharedClient[Any]:
+    """The shared Milvus Lite client of ``endpoint``'s file, started on first use."""
+    assert endpoint.path is not None
+    path = endpoint.path
+
+    def open_client() -> Any:
+        try:
+            from pymilvus import MilvusClient  # type: ignore[import-untyped]
+        except ImportError as exc:  # pragma: no cover - pymilvus is a dependency
+            raise ConfigurationError(f"pymilvus is not installed: {exc}") from None
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        return MilvusClient(path)
+
+    return _lite_clients.acquire(path, open_client)
+
+
+def release_lite(shared: SharedClient[Any]) -> None:
+    """Give back a shared client; the last user closes it (and stops Milvus Lite's server)."""
+    _lite_clients.release(shared)
 
 
 def open_server_client(endpoint: Endpoint, *, token: str | None, timeout: float | None) -> Any:

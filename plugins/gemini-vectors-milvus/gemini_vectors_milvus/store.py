@@ -30,7 +30,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
-from gemini_vectors.backend_kit import batches_by_size, call_with_retries, describe_failure, write_isolating
+from gemini_vectors.backend_kit import (
+    SharedClient,
+    batches_by_size,
+    call_with_retries,
+    describe_failure,
+    write_isolating,
+)
 from gemini_vectors.errors import (
     ArgumentError,
     CollectionNotFoundError,
@@ -45,7 +51,6 @@ from gemini_vectors.redaction import redact_text
 from gemini_vectors.spec import EmbeddingSpec
 from gemini_vectors.store import Match, Record, StoreCollection, Vector, VectorStore, as_vector
 
-from .connection import SharedLiteClient
 from .filters import as_json, filter_index, translate
 from .naming import (
     FILTER_FIELD,
@@ -475,7 +480,7 @@ class MilvusStore(VectorStore):
         *,
         url: str = "",
         owns_client: bool = True,
-        shared: SharedLiteClient | None = None,
+        shared: SharedClient[Any] | None = None,
         lite: bool = False,
         collection_prefix: str = "",
         vector_type: str = "auto",

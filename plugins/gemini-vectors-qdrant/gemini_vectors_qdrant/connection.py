@@ -20,11 +20,11 @@ would end up in logs and shell histories.
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
+from gemini_vectors.backend_kit import SharedClient, SharedClients
 from gemini_vectors.errors import ConfigurationError
 from gemini_vectors.redaction import is_secret_parameter
 
@@ -222,52 +222,41 @@ def api_key_for(endpoint: Endpoint, option: str | None) -> str | None:
     return None
 
 
-class SharedLocalClient:
-    """One local-mode client shared by every store of one path (or memory name) in the process."""
-
-    def __init__(self, key: tuple[str, str], client: Any) -> None:
-        self.key = key
-        self.client = client
-        self.users = 0
-        # local mode is plain Python over dicts (and sqlite when persisted): one caller at a time
-        self.lock = threading.RLock()
+def _close(shared: SharedClient[Any]) -> None:
+    shared.client.close()
 
 
-_shared: dict[tuple[str, str], SharedLocalClient] = {}
-_shared_lock = threading.Lock()
+# local mode is plain Python over dicts (and sqlite when persisted): its callers hold SharedClient.lock
+_local_clients: SharedClients[Any] = SharedClients(_close)
 
 
-def acquire_local(endpoint: Endpoint) -> SharedLocalClient:
-    """The shared local-mode client of ``endpoint``, opened on first use."""
+def acquire_local(endpoint: Endpoint) -> SharedClient[Any]:
+    """The shared local-mode client of ``endpoint``, opened on first use.
+
+    An unnamed ``qdrant+memory://`` gets a client of its own; a named one lives as long as the process
+    (as ``memory://NAME`` does); a directory's closes with its last store.
+    """
     from qdrant_client import QdrantClient
 
-    key = (endpoint.scheme, endpoint.path or endpoint.memory_name)
-    with _shared_lock:
-        shared = _shared.get(key)
-        if shared is None:
-            if endpoint.scheme == "qdrant+local":
-                assert endpoint.path is not None
-                os.makedirs(endpoint.path, exist_ok=True)
-                client = QdrantClient(path=endpoint.path, force_disable_check_same_thread=True)
-            else:
-                client = QdrantClient(location=":memory:", force_disable_check_same_thread=True)
-            shared = SharedLocalClient(key, client)
-            if endpoint.scheme == "qdrant+local" or endpoint.memory_name:
-                _shared[key] = shared
-        shared.users += 1
-        return shared
+    def open_client() -> Any:
+        if endpoint.scheme == "qdrant+local":
+            assert endpoint.path is not None
+            os.makedirs(endpoint.path, exist_ok=True)
+            return QdrantClient(path=endpoint.path, force_disable_check_same_thread=True)
+        return QdrantClient(location=":memory:", force_disable_check_same_thread=True)
+
+    named_memory = endpoint.scheme == "qdrant+memory" and bool(endpoint.memory_name)
+    return _local_clients.acquire(
+        (endpoint.scheme, endpoint.path or endpoint.memory_name),
+        open_client,
+        shared=endpoint.scheme == "qdrant+local" or named_memory,
+        lives_with_process=named_memory,
+    )
 
 
-def release_local(shared: SharedLocalClient) -> None:
+def release_local(shared: SharedClient[Any]) -> None:
     """Give back a shared client; the last user closes it."""
-    with _shared_lock:
-        shared.users -= 1
-        if shared.users > 0:
-            return
-        if shared.key[0] == "qdrant+memory" and shared.key[1]:
-            return  # a named in-memory store lives as long as the process (as memory://NAME does)
-        _shared.pop(shared.key, None)
-    shared.client.close()
+    _local_clients.release(shared)
 
 
 def open_server_client(

@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from gemini_vectors.backend_kit import (
+    SharedClient,
     batches_by_size,
     call_with_retries,
     chunks,
@@ -65,7 +66,6 @@ from gemini_vectors.store import (
     check_ef_search,
 )
 
-from .connection import SharedLocalClient
 from .filters import as_filter, index_hints, translate
 from .naming import (
     HASH_KEY,
@@ -690,7 +690,7 @@ class QdrantStore(VectorStore):
         *,
         url: str = "",
         owns_client: bool = True,
-        shared: SharedLocalClient | None = None,
+        shared: SharedClient[Any] | None = None,
         local: bool = False,
         collection_prefix: str = "",
         storage: str = "auto",
