@@ -16,6 +16,9 @@ everywhere, and each piece keeps a guarantee, so it lives here once and every ba
   are found; those are reported by id with the reason, everything else is written (a write never drops
   a record silently, and never fails whole for one bad record). A failure that concerns the whole
   collection (it was dropped) or that is still transient after the retries is never bisected.
+* :func:`split_store_url`: a store URL is split once, and a password, a key or a token in it is refused
+  before anything connects (guarantee 4: a secret in a URL ends up in logs and shell histories);
+  :func:`refuse_unknown` names the options or parameters a backend does not know, and the ones it does.
 * :class:`SharedClients`: an engine that runs in process and allows one client per directory or file
   (qdrant-client's local mode, Milvus Lite) gets one client per place, shared by every store that
   connects to it in the process, counted, and closed with the last store that releases it.
@@ -54,17 +57,23 @@ import random
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Generic, TypeVar
+from urllib.parse import SplitResult, parse_qsl, urlsplit
 
-from gemini_vectors.redaction import redact_text
+from gemini_vectors.errors import ConfigurationError
+from gemini_vectors.redaction import is_secret_parameter, redact_text
 
 __all__ = [
     "SharedClient",
     "SharedClients",
+    "StoreURL",
     "batches_by_size",
     "call_with_retries",
     "chunks",
     "describe_failure",
+    "refuse_unknown",
+    "split_store_url",
     "write_isolating",
 ]
 
@@ -230,6 +239,84 @@ def write_isolating(
         where=where,
     )
     return {**again(batch[:half]), **again(batch[half:])}
+
+
+@dataclass(frozen=True)
+class StoreURL:
+    """A store URL split by :func:`split_store_url`, its secrets refused.
+
+    Attributes:
+        scheme: The scheme, lower-cased (one of the backend's).
+        parts: ``urlsplit`` of the URL.
+        port: The port, or None when the URL names none.
+        params: The query parameters (the last of a repeated one), blank values kept.
+    """
+
+    scheme: str
+    parts: SplitResult
+    port: int | None
+    params: dict[str, str]
+
+
+def split_store_url(url: str, *, engine: str, schemes: Sequence[str], secret: str, instead: str) -> StoreURL:
+    """Split a store URL of one of ``schemes``, refusing credentials and secret parameters in it.
+
+    Args:
+        url: The URL.
+        engine: The database's name, for "not a <engine> URL".
+        schemes: The schemes the backend serves.
+        secret: What the backend's secret is called, with its article (``"an API key"``, ``"a token"``).
+        instead: Where the secret goes instead (``"set QDRANT_API_KEY or pass api_key=..."``).
+
+    Raises:
+        ConfigurationError: not a URL, a scheme not in ``schemes``, a user or password in it, or a
+            query parameter named like a secret (see :func:`gemini_vectors.redaction.is_secret_parameter`).
+            The message names the parameters, never their values.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigurationError(f"not a {engine} URL: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in schemes:
+        raise ConfigurationError(f"unsupported scheme {parts.scheme!r}; use one of {', '.join(schemes)}")
+    if parts.username or parts.password:
+        raise ConfigurationError(f"credentials do not go into a {scheme}:// URL; {instead}")
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    secrets = sorted(k for k in params if is_secret_parameter(k))
+    if secrets:
+        raise ConfigurationError(
+            f"{secret} does not go into a {scheme}:// URL (found {', '.join(secrets)}); {instead}"
+        )
+    return StoreURL(scheme, parts, port, params)
+
+
+def refuse_unknown(
+    given: Iterable[str],
+    known: Iterable[str],
+    *,
+    what: str = "option",
+    where: str = "",
+    shown: Sequence[str] | None = None,
+) -> None:
+    """Refuse the names in ``given`` that are not ``known``, naming them and the known ones.
+
+    Args:
+        given: The names given (a ``connect()``'s keywords, a URL's parameters).
+        known: The names the backend takes.
+        what: What a name is, for the message (``"option"``, ``"parameter"``).
+        where: Where they were given, for the message (``" in a qdrant:// URL"``).
+        shown: The known names to list, in their order (default: ``known``, sorted).
+
+    Raises:
+        ConfigurationError: ``unknown option(s) a, b; known: c, d``.
+    """
+    names = set(known)
+    unknown = sorted(set(given) - names)
+    if unknown:
+        listed = ", ".join(shown if shown is not None else sorted(names))
+        raise ConfigurationError(f"unknown {what}(s) {', '.join(unknown)}{where}; known: {listed}")
 
 
 class SharedClient(Generic[C]):

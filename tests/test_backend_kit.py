@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Sequence
 from typing import ClassVar
@@ -12,12 +13,16 @@ import pytest
 from gemini_vectors.backend_kit import (
     SharedClient,
     SharedClients,
+    StoreURL,
     batches_by_size,
     call_with_retries,
     chunks,
     describe_failure,
+    refuse_unknown,
+    split_store_url,
     write_isolating,
 )
+from gemini_vectors.errors import ConfigurationError
 
 log = logging.getLogger("tests.backend_kit")
 SECRET = "sk-do-not-leak-0123456789"
@@ -430,3 +435,67 @@ def test_concurrent_stores_of_one_place_open_one_client() -> None:
     for shared in got:
         registry.release(shared)
     assert got[0].client.closed
+
+
+# -- split_store_url and refuse_unknown -----------------------------------------------------------
+
+
+def split(url: str) -> StoreURL:
+    return split_store_url(
+        url, engine="TestDB", schemes=("testdb", "testdbs"), secret="a token", instead="set TESTDB_TOKEN"
+    )
+
+
+def test_a_store_url_is_split_with_its_parameters() -> None:
+    got = split("TestDB://host.example:1234/?db=main&flag=")
+    assert got.scheme == "testdb" and got.port == 1234 and got.parts.hostname == "host.example"
+    assert got.params == {"db": "main", "flag": ""}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"testdb://user:{SECRET}@host.example",
+        f"testdb://{SECRET}@host.example",
+        f"testdbs://host.example/?token={SECRET}",
+        f"testdbs://host.example/?API-Key={SECRET}",
+        f"testdbs://host.example/?db=x&db_password={SECRET}",
+    ],
+)
+def test_a_secret_in_a_store_url_is_refused_without_its_value(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="go into a testdb") as info:
+        split(url)
+    assert SECRET not in str(info.value) and "set TESTDB_TOKEN" in str(info.value)
+
+
+def test_the_parameter_holding_a_secret_is_named() -> None:
+    with pytest.raises(
+        ConfigurationError, match=r"a token does not go into a testdbs:// URL \(found api_key, token\)"
+    ):
+        split(f"testdbs://h/?token={SECRET}&api_key={SECRET}&db=x")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://host", "unsupported scheme 'postgresql'; use one of testdb, testdbs"),
+        ("testdb://host:99999", "not a TestDB URL: "),
+    ],
+)
+def test_a_url_of_another_kind_is_refused(url: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        split(url)
+
+
+def test_unknown_names_are_refused_with_the_known_ones() -> None:
+    refuse_unknown({"batch_size"}, {"batch_size", "max_retries"})
+    with pytest.raises(
+        ConfigurationError, match=r"^unknown option\(s\) colour, size; known: batch_size, max_retries$"
+    ):
+        refuse_unknown({"size", "colour", "batch_size"}, {"max_retries", "batch_size"})
+    with pytest.raises(
+        ConfigurationError, match=r"^unknown parameter\(s\) x in a testdb:// URL; known: db, prefix, grpc$"
+    ):
+        refuse_unknown(
+            {"x"}, {"db"}, what="parameter", where=" in a testdb:// URL", shown=("db", "prefix", "grpc")
+        )

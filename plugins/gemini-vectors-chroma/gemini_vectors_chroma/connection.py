@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote
 
+from gemini_vectors.backend_kit import refuse_unknown, split_store_url
 from gemini_vectors.errors import ConfigurationError
-from gemini_vectors.redaction import is_secret_parameter
 
 API_KEY_ENV = "CHROMA_API_KEY"
 TOKEN_HEADER = "x-chroma-token"
@@ -63,25 +63,14 @@ def parse_url(url: str) -> Endpoint:
         ConfigurationError: unknown scheme or parameter, a missing host, a relative path, a bad port, or a
             secret in the URL (the token belongs in ``CHROMA_API_KEY``).
     """
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigurationError(f"not a Chroma URL: {exc}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in SCHEMES:
-        raise ConfigurationError(f"unsupported scheme {parts.scheme!r}; use one of {', '.join(SCHEMES)}")
-    if parts.username or parts.password:
-        raise ConfigurationError(
-            f"credentials do not go into a {scheme}:// URL; set {API_KEY_ENV} or pass api_key=..."
-        )
-    params = dict(parse_qsl(parts.query, keep_blank_values=True))
-    secrets = sorted(k for k in params if is_secret_parameter(k))
-    if secrets:
-        raise ConfigurationError(
-            f"a token does not go into a {scheme}:// URL (found {', '.join(secrets)}); set "
-            f"{API_KEY_ENV} or pass api_key=..."
-        )
+    split = split_store_url(
+        url,
+        engine="Chroma",
+        schemes=SCHEMES,
+        secret="a token",
+        instead=f"set {API_KEY_ENV} or pass api_key=...",
+    )
+    scheme, parts, port, params = split.scheme, split.parts, split.port, split.params
     if scheme == "chroma":
         path = unquote(parts.path)
         if parts.netloc or not path.startswith("/") or params:
@@ -94,12 +83,9 @@ def parse_url(url: str) -> Endpoint:
         raise ConfigurationError(f"a {scheme}:// URL needs a host, e.g. {scheme}://localhost:8000")
     if parts.path.strip("/"):
         raise ConfigurationError(f"a {scheme}:// URL names a server only, not a path {parts.path!r}")
-    unknown = sorted(set(params) - set(SERVER_PARAMETERS))
-    if unknown:
-        raise ConfigurationError(
-            f"unknown parameter(s) {', '.join(unknown)} in a {scheme}:// URL; "
-            f"known: {', '.join(SERVER_PARAMETERS)}"
-        )
+    refuse_unknown(
+        params, SERVER_PARAMETERS, what="parameter", where=f" in a {scheme}:// URL", shown=SERVER_PARAMETERS
+    )
     default_port = 443 if scheme == "chroma+https" else 8000
     return Endpoint(
         scheme,

@@ -31,7 +31,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
-from gemini_vectors.backend_kit import call_with_retries, chunks, describe_failure, write_isolating
+from gemini_vectors.backend_kit import (
+    call_with_retries,
+    chunks,
+    describe_failure,
+    refuse_unknown,
+    write_isolating,
+)
 from gemini_vectors.errors import (
     ArgumentError,
     CollectionNotFoundError,
@@ -603,10 +609,7 @@ def connect_chroma(url: str, /, **options: Any) -> ChromaStore:
     """
     from .connection import api_key_for, open_client, parse_url
 
-    known = {"client", "api_key", *STORE_OPTIONS}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ConfigurationError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    refuse_unknown(options, {"client", "api_key", *STORE_OPTIONS})
     endpoint = parse_url(url)
     store_options = {k: options[k] for k in STORE_OPTIONS if k in options}
     ChromaStore(None, owns_client=False, **store_options)  # refuse bad options before connecting

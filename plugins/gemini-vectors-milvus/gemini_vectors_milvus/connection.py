@@ -15,11 +15,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote
 
-from gemini_vectors.backend_kit import SharedClient, SharedClients
+from gemini_vectors.backend_kit import SharedClient, SharedClients, refuse_unknown, split_store_url
 from gemini_vectors.errors import ConfigurationError
-from gemini_vectors.redaction import is_secret_parameter
 
 TOKEN_ENV = "MILVUS_TOKEN"
 SCHEMES = ("milvus", "milvuss", "milvus+lite")
@@ -71,25 +70,10 @@ def parse_url(url: str) -> Endpoint:
         ConfigurationError: unknown scheme or parameter, a missing host, a relative path or one not ending
             in ``.db``, a bad port, or a secret in the URL (the token belongs in ``MILVUS_TOKEN``).
     """
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigurationError(f"not a Milvus URL: {exc}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in SCHEMES:
-        raise ConfigurationError(f"unsupported scheme {parts.scheme!r}; use one of {', '.join(SCHEMES)}")
-    if parts.username or parts.password:
-        raise ConfigurationError(
-            f"credentials do not go into a {scheme}:// URL; set {TOKEN_ENV} or pass token=..."
-        )
-    params = dict(parse_qsl(parts.query, keep_blank_values=True))
-    secrets = sorted(k for k in params if is_secret_parameter(k))
-    if secrets:
-        raise ConfigurationError(
-            f"a token does not go into a {scheme}:// URL (found {', '.join(secrets)}); set "
-            f"{TOKEN_ENV} or pass token=..."
-        )
+    split = split_store_url(
+        url, engine="Milvus", schemes=SCHEMES, secret="a token", instead=f"set {TOKEN_ENV} or pass token=..."
+    )
+    scheme, parts, port, params = split.scheme, split.parts, split.port, split.params
     if scheme == "milvus+lite":
         path = unquote(parts.path)
         if parts.netloc or not path.startswith("/") or params or not path.endswith(".db"):
@@ -105,12 +89,9 @@ def parse_url(url: str) -> Endpoint:
         raise ConfigurationError(
             f"a {scheme}:// URL names a server only; a database goes in ?db=..., not {parts.path!r}"
         )
-    unknown = sorted(set(params) - set(SERVER_PARAMETERS))
-    if unknown:
-        raise ConfigurationError(
-            f"unknown parameter(s) {', '.join(unknown)} in a {scheme}:// URL; "
-            f"known: {', '.join(SERVER_PARAMETERS)}"
-        )
+    refuse_unknown(
+        params, SERVER_PARAMETERS, what="parameter", where=f" in a {scheme}:// URL", shown=SERVER_PARAMETERS
+    )
     if port is not None and not 0 < port < 65536:  # pragma: no cover - urlsplit refuses most already
         raise ConfigurationError(f"the port must be between 1 and 65535, not {port}")
     return Endpoint(

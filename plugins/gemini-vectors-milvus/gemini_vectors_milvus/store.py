@@ -35,6 +35,7 @@ from gemini_vectors.backend_kit import (
     batches_by_size,
     call_with_retries,
     describe_failure,
+    refuse_unknown,
     write_isolating,
 )
 from gemini_vectors.errors import (
@@ -760,10 +761,7 @@ def connect_milvus(url: str, /, **options: Any) -> MilvusStore:
     """
     from .connection import acquire_lite, open_server_client, parse_url, release_lite, token_for
 
-    known = {"client", "token", "timeout", *STORE_OPTIONS}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ConfigurationError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    refuse_unknown(options, {"client", "token", "timeout", *STORE_OPTIONS})
     endpoint = parse_url(url)
     store_options = {k: options[k] for k in STORE_OPTIONS if k in options}
     client = options.get("client")

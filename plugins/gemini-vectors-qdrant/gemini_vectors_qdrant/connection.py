@@ -22,11 +22,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode
 
-from gemini_vectors.backend_kit import SharedClient, SharedClients
+from gemini_vectors.backend_kit import SharedClient, SharedClients, refuse_unknown, split_store_url
 from gemini_vectors.errors import ConfigurationError
-from gemini_vectors.redaction import is_secret_parameter
 
 API_KEY_ENV = "QDRANT_API_KEY"
 SCHEMES = ("qdrant", "qdrants", "qdrant+local", "qdrant+memory")
@@ -154,25 +153,14 @@ def parse_url(url: str) -> Endpoint:
         ConfigurationError: unknown scheme or parameter, a missing host, a relative path, a bad port, or a
             secret in the URL (the API key belongs in ``QDRANT_API_KEY``).
     """
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigurationError(f"not a Qdrant URL: {exc}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in SCHEMES:
-        raise ConfigurationError(f"unsupported scheme {parts.scheme!r}; use one of {', '.join(SCHEMES)}")
-    if parts.username or parts.password:
-        raise ConfigurationError(
-            f"credentials do not go into a {scheme}:// URL; set {API_KEY_ENV} or pass api_key=..."
-        )
-    params = dict(parse_qsl(parts.query, keep_blank_values=True))
-    secrets = sorted(k for k in params if is_secret_parameter(k))
-    if secrets:
-        raise ConfigurationError(
-            f"an API key does not go into a {scheme}:// URL (found {', '.join(secrets)}); set "
-            f"{API_KEY_ENV} or pass api_key=..."
-        )
+    split = split_store_url(
+        url,
+        engine="Qdrant",
+        schemes=SCHEMES,
+        secret="an API key",
+        instead=f"set {API_KEY_ENV} or pass api_key=...",
+    )
+    scheme, parts, port, params = split.scheme, split.parts, split.port, split.params
     if scheme == "qdrant+local":
         path = unquote(parts.path)
         if parts.netloc or not path.startswith("/") or params:
@@ -195,12 +183,13 @@ def parse_url(url: str) -> Endpoint:
         raise ConfigurationError(
             f"a {scheme}:// URL names a server only; a path prefix goes in ?prefix=..., not {parts.path!r}"
         )
-    unknown = sorted(set(params) - set(SERVER_PARAMETERS))
-    if unknown:
-        raise ConfigurationError(
-            f"unknown parameter(s) {', '.join(unknown)} in a {scheme}:// URL; "
-            f"known: {', '.join((*SERVER_PARAMETERS, *URL_OPTIONS))}"
-        )
+    refuse_unknown(
+        params,
+        SERVER_PARAMETERS,
+        what="parameter",
+        where=f" in a {scheme}:// URL",
+        shown=(*SERVER_PARAMETERS, *URL_OPTIONS),
+    )
     grpc = _flag(params.get("grpc", "false"), "grpc")
     grpc_port = _port(params.get("grpc_port", 6334), "grpc_port")
     return Endpoint(

@@ -41,6 +41,7 @@ from gemini_vectors.backend_kit import (
     call_with_retries,
     chunks,
     describe_failure,
+    refuse_unknown,
     write_isolating,
 )
 from gemini_vectors.errors import (
@@ -988,10 +989,7 @@ def connect_qdrant(url: str, /, **options: Any) -> QdrantStore:
     """
     from .connection import acquire_local, api_key_for, open_server_client, parse_url, split_store_options
 
-    known = {"client", "api_key", "timeout", *STORE_OPTIONS}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ConfigurationError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    refuse_unknown(options, {"client", "api_key", "timeout", *STORE_OPTIONS})
     url, url_options = split_store_options(url)
     endpoint = parse_url(url)
     store_options = {**url_options, **{k: options[k] for k in STORE_OPTIONS if k in options}}
