@@ -17,6 +17,7 @@ through :mod:`psycopg.sql`. The translation reproduces :func:`gemini_vectors.fil
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 from psycopg import sql
@@ -73,6 +74,47 @@ def _node(node: Filter, column: sql.Identifier, params: list[Any]) -> Query:
     joiner = sql.SQL(" AND ") if isinstance(node, And) else sql.SQL(" OR ")
     assert isinstance(node, And | Or)
     return sql.SQL("({})").format(joiner.join(_node(c, column, params) for c in node.clauses))
+
+
+def filter_shape(flt: Filter) -> Hashable:
+    """What the SQL text of ``flt`` depends on: its operators, nesting and ``$in`` sizes, not its fields
+    or values (those are parameters). Two filters of one shape have one condition text."""
+    if isinstance(flt, Comparison):
+        value = flt.value
+        if isinstance(value, tuple):
+            return (flt.op, len(value))
+        return (flt.op, value) if flt.op == "$exists" else (flt.op,)
+    return (type(flt).__name__, tuple(filter_shape(c) for c in flt.clauses))
+
+
+def filter_params(flt: Filter) -> list[Any]:
+    """The parameters of :func:`filter_to_sql`'s condition for ``flt``, in order, without building it.
+
+    Composing the condition is most of the Python work of a filtered search, and it is the same for
+    every filter of one :func:`filter_shape`; the parameters are what changes.
+    """
+    params: list[Any] = []
+    _node_params(flt, params)
+    return params
+
+
+def _node_params(node: Filter, params: list[Any]) -> None:
+    if not isinstance(node, Comparison):
+        for clause in node.clauses:
+            _node_params(clause, params)
+        return
+    field, op, value = node.field, node.op, node.value
+    if op in ("$eq", "$ne"):
+        params.extend((Jsonb({field: value}), Jsonb({field: [value]})))
+    elif op in ("$in", "$nin"):
+        assert isinstance(value, tuple)
+        for v in value:
+            params.extend((Jsonb({field: v}), Jsonb({field: [v]})))
+    elif op == "$exists":
+        params.extend((field, field))
+    else:
+        assert not isinstance(value, tuple | str)
+        params.extend((field, field, float(value)))
 
 
 def filter_to_sql(flt: Filter, column: sql.Identifier | None = None) -> tuple[Query, list[Any]]:

@@ -372,3 +372,62 @@ def test_setting_ef_search_on_a_stale_handle_does_not_overwrite_the_new_plan(
 def test_a_non_ascii_digit_prefix_is_a_configuration_error(pg_url: str) -> None:
     with pytest.raises(ConfigurationError, match="prefix length"):
         connect_postgres(pg_url, index="mrl:\u00b2")
+
+
+def test_a_repeated_filtered_search_keeps_a_custom_plan(store: PgVectorStore) -> None:
+    # psycopg prepares a statement after 5 runs; a generic plan for a filtered search sorts every
+    # matching row instead of walking the graph (found by bench/search_latency.py)
+    coll, vectors = filled(store)
+    for i in range(12):
+        coll.query(vectors[i], 5, {"b": i % 4})
+    row = store._run(
+        "plans",
+        lambda conn: conn.execute(
+            "SELECT coalesce(sum(generic_plans), 0), coalesce(sum(custom_plans), 0) "
+            "FROM pg_prepared_statements"
+        ).fetchone(),
+        single_statement=True,
+    )
+    assert row is not None and row[1] > 0  # the search statement was prepared
+    assert row[0] == 0
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"b": 1},
+        {"b": {"$ne": 2}},
+        {"b": {"$in": [1, 2, 3]}},
+        {"b": {"$nin": []}},
+        {"$or": [{"b": {"$gte": 2}}, {"lang": {"$exists": False}}]},
+        {"$and": [{"b": {"$lt": 3.5}}, {"tags": "x"}, {"$or": [{"x": True}, {"y": {"$exists": True}}]}]},
+    ],
+)
+def test_filter_parameters_without_the_condition_match_the_condition(raw: dict[str, Any]) -> None:
+    from gemini_vectors.filters import parse_filter
+    from gemini_vectors_pgvector.filter_sql import filter_params, filter_shape, filter_to_sql
+
+    flt = parse_filter(raw)
+    assert flt is not None
+    cond, params = filter_to_sql(flt)
+    assert [repr(p.obj) if hasattr(p, "obj") else p for p in filter_params(flt)] == [
+        repr(p.obj) if hasattr(p, "obj") else p for p in params
+    ]
+    assert cond.as_string(None).count("%s") == len(params)
+    # one shape, one text: another filter of the same shape composes the same condition
+    other = parse_filter(_revalued(raw))
+    assert other is not None and filter_shape(other) == filter_shape(flt)
+    assert filter_to_sql(other)[0].as_string(None) == cond.as_string(None)
+
+
+def _revalued(raw: Any) -> Any:
+    """``raw`` with other field names and values, the same operators and sizes."""
+    if isinstance(raw, dict):
+        return {(k if k.startswith("$") else k + "_other"): _revalued(v) for k, v in raw.items()}
+    if isinstance(raw, list):
+        return [_revalued(v) for v in raw]
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, int | float):
+        return raw + 7
+    return raw + "_other" if isinstance(raw, str) else raw
