@@ -688,13 +688,14 @@ class PgVectorCollection(StoreCollection):
             text = self._statements[key] = self._compose_search(cond, include_vectors)
         fparams = [] if flt is None else filter_params(flt)
         qparam = self._param(q)
+        # With a two-stage plan, ef_search is also the least number of candidates re-ranked: the exact
+        # stage can only find what the first stage hands it, so a larger ef_search must widen both.
+        candidates = max(k * plan.rerank_factor, ef_search)
         if plan.index == "binary":
-            candidates = k * plan.rerank_factor
             params: list[Any] = [qparam, *fparams, qparam, candidates, qparam, k]
             scan = candidates
         elif plan.index == "mrl":
             assert plan.prefix_dimensions is not None
-            candidates = k * plan.rerank_factor
             prefix = HalfVector(q[: plan.prefix_dimensions])
             params = [qparam, *fparams, prefix, candidates, qparam, k]
             scan = candidates

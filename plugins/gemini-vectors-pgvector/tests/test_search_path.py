@@ -431,3 +431,17 @@ def _revalued(raw: Any) -> Any:
     if isinstance(raw, int | float):
         return raw + 7
     return raw + "_other" if isinstance(raw, str) else raw
+
+
+@pytest.mark.parametrize("index", ["binary", "mrl:128"])
+def test_ef_search_widens_the_candidates_a_two_stage_plan_reranks(
+    pg_url: str, schema: str, index: str
+) -> None:
+    with connect_postgres(pg_url, schema=schema, index=index, rerank_factor=10) as store:
+        coll = store.open_collection("two", spec_of(DIMS))
+        assert isinstance(coll, PgVectorCollection)
+        q = unit(np.ones(DIMS))
+        # candidates are the second-to-last parameter: k * rerank_factor, or ef_search when larger
+        assert coll.search_sql(q, 10).params[-2] == 100
+        assert coll.search_sql(q, 10, ef_search=400).params[-2] == 400
+        assert coll.search_sql(q, 50, ef_search=400).params[-2] == 500
