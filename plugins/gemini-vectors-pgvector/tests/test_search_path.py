@@ -441,7 +441,7 @@ def test_ef_search_widens_the_candidates_a_two_stage_plan_reranks(
         coll = store.open_collection("two", spec_of(DIMS))
         assert isinstance(coll, PgVectorCollection)
         q = unit(np.ones(DIMS))
-        # candidates are the second-to-last parameter: k * rerank_factor, or ef_search when larger
-        assert coll.search_sql(q, 10).params[-2] == 100
-        assert coll.search_sql(q, 10, ef_search=400).params[-2] == 400
-        assert coll.search_sql(q, 50, ef_search=400).params[-2] == 500
+        # candidates are the third parameter from the end: k * rerank_factor, or ef_search when larger
+        assert coll.search_sql(q, 10).params[-3] == 100
+        assert coll.search_sql(q, 10, ef_search=400).params[-3] == 400
+        assert coll.search_sql(q, 50, ef_search=400).params[-3] == 500
