@@ -233,7 +233,8 @@ class Collection:
             metadata = _check_metadata(r.metadata, index, what="record")
             checked.append(Record(r.id, vec / norm, metadata, r.content_hash))
         self.backend.check_ids([r.id for r in checked], what="record")
-        self.backend.upsert(checked)
+        with self.backend.bulk_load(len(checked)):
+            self.backend.upsert(checked)
 
     # -- reading ---------------------------------------------------------------------------------
 

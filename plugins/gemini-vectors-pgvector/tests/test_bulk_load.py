@@ -255,3 +255,15 @@ def test_a_read_only_role_opens_a_collection_whose_index_a_killed_load_left_unbu
         seen = open_docs(reader)  # must not need the rights to build it
         assert not seen.index_ready()
         assert [r.id for r in seen.query(m[17], 3)] == exact_top(m, m[17], 3, ROWS)
+
+
+def test_upsert_vectors_of_many_records_defers_the_index(
+    store: PgVectorStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    coll = gv.Collection(open_docs(store))
+    with caplog.at_level(logging.INFO, logger="gemini_vectors_pgvector.store"):
+        coll.upsert_vectors(records(vectors()))  # the path of LangChain's and LlamaIndex's own embeddings
+    assert any(f"deferred for a load of {ROWS}" in r.getMessage() for r in caplog.records)
+    assert coll.count() == ROWS
+    backend = coll.backend
+    assert isinstance(backend, PgVectorCollection) and backend.index_ready()
