@@ -16,6 +16,14 @@ everywhere, and each piece keeps a guarantee, so it lives here once and every ba
   are found; those are reported by id with the reason, everything else is written (a write never drops
   a record silently, and never fails whole for one bad record). A failure that concerns the whole
   collection (it was dropped) or that is still transient after the retries is never bisected.
+* :func:`check_recorded_owner` and :func:`check_still_recorded`: what a backend recorded with a
+  collection (its name and embedding spec) is checked on open and again before every write, so that a
+  collection made by something else, or dropped and recreated for another spec meanwhile, never
+  receives these vectors (guarantee 2: two specs never meet in one collection).
+* :func:`collection_failure`: a client's failure on a collection becomes the error a user can act on
+  (:class:`~gemini_vectors.errors.CollectionNotFoundError` when it was dropped, else a
+  :class:`~gemini_vectors.errors.StoreError` naming the operation, the collection and the store,
+  without secrets).
 * :func:`split_store_url`: a store URL is split once, and a password, a key or a token in it is refused
   before anything connects (guarantee 4: a secret in a URL ends up in logs and shell histories);
   :func:`refuse_unknown` names the options or parameters a backend does not know, and the ones it does.
@@ -58,11 +66,19 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
-from gemini_vectors.errors import ConfigurationError
+from gemini_vectors.errors import (
+    ArgumentError,
+    CollectionNotFoundError,
+    ConfigurationError,
+    MetadataError,
+    SpecMismatchError,
+    StoreError,
+)
 from gemini_vectors.redaction import is_secret_parameter, redact_text
+from gemini_vectors.spec import EmbeddingSpec
 
 __all__ = [
     "SharedClient",
@@ -70,7 +86,10 @@ __all__ = [
     "StoreURL",
     "batches_by_size",
     "call_with_retries",
+    "check_recorded_owner",
+    "check_still_recorded",
     "chunks",
+    "collection_failure",
     "describe_failure",
     "refuse_unknown",
     "split_store_url",
@@ -81,6 +100,8 @@ T = TypeVar("T")
 K = TypeVar("K")
 P = TypeVar("P")
 C = TypeVar("C")
+#: What a backend read back from a collection: a tuple whose first item is the recorded name or spec.
+R = TypeVar("R", bound=tuple[Any, ...])
 
 
 def describe_failure(exc: BaseException, *, secrets: Iterable[str | None] = ()) -> str:
@@ -239,6 +260,96 @@ def write_isolating(
         where=where,
     )
     return {**again(batch[:half]), **again(batch[half:])}
+
+
+def check_recorded_owner(
+    recorded: R | None, name: str, *, engine: str, native: str, url: str, holder: str = "its metadata carries"
+) -> R:
+    """``recorded``, after checking that it is gemini-vectors' record of collection ``name``.
+
+    Args:
+        recorded: What the backend parsed from the engine's collection ``native``: a tuple whose first
+            item is the recorded collection name (the rest is the backend's: spec, plan...), or None
+            when the collection carries no gemini-vectors record.
+        name: The collection asked for.
+        engine: The database's name (``"Qdrant"``).
+        native: The engine's name of the collection.
+        url: The store's URL, without secrets.
+        holder: Where the engine keeps the record, with its verb (``"its metadata carries"``,
+            ``"its properties carry"``).
+
+    Raises:
+        StoreError: the collection was not made by gemini-vectors, or holds another collection (two
+            names that escape to one engine name), with what to do.
+    """
+    if recorded is None:
+        raise StoreError(
+            f"{engine} collection {native} in {url} exists but is not a gemini-vectors collection ({holder} "
+            "no embedding spec); choose another collection name or collection_prefix"
+        )
+    if recorded[0] != name:
+        raise StoreError(
+            f"{engine} collection {native} holds gemini-vectors collection {recorded[0]!r}, not {name!r}"
+        )
+    return recorded
+
+
+def check_still_recorded(
+    recorded: R | None, spec: EmbeddingSpec, *, name: str, engine: str, native: str
+) -> R:
+    """``recorded``, after checking that collection ``name`` still exists and still holds ``spec``.
+
+    A backend calls it with what it reads back from the engine just before a write (or before changing
+    what it recorded), not with what it read on open: the collection may have been dropped, or dropped
+    and recreated for another spec, since.
+
+    Args:
+        recorded: A tuple whose first item is the spec recorded now, or None when the collection is gone.
+        spec: The spec of the vectors at hand.
+        name: The collection.
+        engine: The database's name (``"Qdrant"``).
+        native: The engine's name of the collection.
+
+    Raises:
+        CollectionNotFoundError: the collection no longer exists.
+        SpecMismatchError: it holds another spec now.
+    """
+    if recorded is None:
+        raise CollectionNotFoundError(
+            f"collection {name!r} ({engine} collection {native}) no longer exists; open it again to "
+            "recreate it"
+        )
+    if recorded[0] != spec:
+        raise SpecMismatchError(name, recorded[0], spec)
+    return recorded
+
+
+def collection_failure(
+    exc: BaseException,
+    *,
+    what: str,
+    engine: str,
+    name: str,
+    native: str,
+    url: str,
+    is_not_found: Callable[[BaseException], bool],
+    said: Callable[[BaseException], str],
+) -> Exception:
+    """The error to raise for a client call on collection ``name`` that failed with ``exc``.
+
+    An error of gemini-vectors' own that says what is wrong (a :class:`StoreError`, a bad argument or
+    metadata) is kept; a failure that says the collection does not exist becomes a
+    :class:`CollectionNotFoundError`; anything else a :class:`StoreError` naming the operation
+    (``what``), the collection and the store. The caller raises it ``from exc``.
+    """
+    if isinstance(exc, StoreError | ArgumentError | MetadataError):
+        return exc
+    if is_not_found(exc):
+        return CollectionNotFoundError(
+            f"collection {name!r} ({engine} collection {native}) does not exist; it was dropped, open it "
+            "again to recreate it"
+        )
+    return StoreError(f"{engine} {what} on collection {name!r} ({native}) in {url} failed: {said(exc)}")
 
 
 @dataclass(frozen=True)

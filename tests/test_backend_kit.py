@@ -16,13 +16,24 @@ from gemini_vectors.backend_kit import (
     StoreURL,
     batches_by_size,
     call_with_retries,
+    check_recorded_owner,
+    check_still_recorded,
     chunks,
+    collection_failure,
     describe_failure,
     refuse_unknown,
     split_store_url,
     write_isolating,
 )
-from gemini_vectors.errors import ConfigurationError
+from gemini_vectors.errors import (
+    ArgumentError,
+    CollectionNotFoundError,
+    ConfigurationError,
+    MetadataError,
+    SpecMismatchError,
+    StoreError,
+)
+from gemini_vectors.spec import EmbeddingSpec
 
 log = logging.getLogger("tests.backend_kit")
 SECRET = "sk-do-not-leak-0123456789"
@@ -499,3 +510,90 @@ def test_unknown_names_are_refused_with_the_known_ones() -> None:
         refuse_unknown(
             {"x"}, {"db"}, what="parameter", where=" in a testdb:// URL", shown=("db", "prefix", "grpc")
         )
+
+
+# -- check_recorded_owner, check_still_recorded, collection_failure ---------------------------------
+
+SPEC_128 = EmbeddingSpec.for_model("gemini-embedding-2", 128)
+SPEC_768 = EmbeddingSpec.for_model("gemini-embedding-2", 768)
+
+
+def test_a_record_of_the_collection_asked_for_is_returned() -> None:
+    recorded = ("docs", SPEC_128, "plan")
+    assert (
+        check_recorded_owner(recorded, "docs", engine="TestDB", native="gv_docs", url="testdb://h")
+        is recorded
+    )
+
+
+def test_a_collection_gemini_vectors_did_not_make_is_refused() -> None:
+    with pytest.raises(StoreError) as info:
+        check_recorded_owner(
+            None, "docs", engine="TestDB", native="docs", url="testdb://h", holder="its properties carry"
+        )
+    assert str(info.value) == (
+        "TestDB collection docs in testdb://h exists but is not a gemini-vectors collection (its properties "
+        "carry no embedding spec); choose another collection name or collection_prefix"
+    )
+
+
+def test_a_collection_that_holds_another_name_is_refused() -> None:
+    with pytest.raises(
+        StoreError, match=r"^TestDB collection gv_a_b holds gemini-vectors collection 'a.b', not 'a_b'$"
+    ):
+        check_recorded_owner(("a.b", SPEC_128), "a_b", engine="TestDB", native="gv_a_b", url="testdb://h")
+
+
+def test_a_collection_still_recorded_with_the_spec_passes() -> None:
+    recorded = (SPEC_128, "handle")
+    assert (
+        check_still_recorded(recorded, SPEC_128, name="docs", engine="TestDB", native="gv_docs") is recorded
+    )
+
+
+def test_a_dropped_collection_is_not_found_before_a_write() -> None:
+    with pytest.raises(CollectionNotFoundError) as info:
+        check_still_recorded(None, SPEC_128, name="docs", engine="TestDB", native="gv_docs")
+    assert str(info.value) == (
+        "collection 'docs' (TestDB collection gv_docs) no longer exists; open it again to recreate it"
+    )
+
+
+def test_a_collection_recreated_for_another_spec_is_a_spec_mismatch() -> None:
+    with pytest.raises(SpecMismatchError) as info:
+        check_still_recorded((SPEC_768,), SPEC_128, name="docs", engine="TestDB", native="gv_docs")
+    assert info.value.stored == SPEC_768 and info.value.requested == SPEC_128
+
+
+def failure(exc: BaseException) -> Exception:
+    return collection_failure(
+        exc,
+        what="upsert",
+        engine="TestDB",
+        name="docs",
+        native="gv_docs",
+        url="testdb://h",
+        is_not_found=lambda e: "no such collection" in str(e),
+        said=said,
+    )
+
+
+def test_a_failure_on_a_collection_names_the_operation_and_hides_the_secret() -> None:
+    error = failure(Refused(f"request with key {SECRET} refused"))
+    assert isinstance(error, StoreError)
+    assert str(error) == (
+        "TestDB upsert on collection 'docs' (gv_docs) in testdb://h failed: Refused: request with key *** "
+        "refused"
+    )
+
+
+def test_a_failure_saying_the_collection_is_gone_is_not_found() -> None:
+    error = failure(Refused("no such collection gv_docs"))
+    assert isinstance(error, CollectionNotFoundError) and "open it again to recreate it" in str(error)
+
+
+@pytest.mark.parametrize(
+    "own", [StoreError("closed"), ArgumentError("k must be positive"), MetadataError("bad key")]
+)
+def test_an_error_of_gemini_vectors_own_is_kept(own: Exception) -> None:
+    assert failure(own) is own

@@ -33,14 +33,16 @@ from typing import Any, TypeVar
 import numpy as np
 from gemini_vectors.backend_kit import (
     call_with_retries,
+    check_recorded_owner,
+    check_still_recorded,
     chunks,
+    collection_failure,
     describe_failure,
     refuse_unknown,
     write_isolating,
 )
 from gemini_vectors.errors import (
     ArgumentError,
-    CollectionNotFoundError,
     ConfigurationError,
     MetadataError,
     SpecMismatchError,
@@ -187,16 +189,15 @@ class ChromaCollection(StoreCollection):
             raise self._error(exc, what) from exc
 
     def _error(self, exc: BaseException, what: str) -> Exception:
-        if isinstance(exc, StoreError | ArgumentError | MetadataError):
-            return exc
-        if is_not_found(exc):
-            return CollectionNotFoundError(
-                f"collection {self.name!r} (Chroma collection {self.chroma_name}) does not exist; it was "
-                "dropped, open it again to recreate it"
-            )
-        return StoreError(
-            f"Chroma {what} on collection {self.name!r} ({self.chroma_name}) in {self._store.url} failed: "
-            f"{self._store._said(exc)}"
+        return collection_failure(
+            exc,
+            what=what,
+            engine="Chroma",
+            name=self.name,
+            native=self.chroma_name,
+            url=self._store.url,
+            is_not_found=is_not_found,
+            said=self._store._said,
         )
 
     # -- writing -----------------------------------------------------------------------------
@@ -486,31 +487,17 @@ class ChromaStore(VectorStore):
         handle = self._handle(name)
         if handle is None:
             return None
-        recorded = _parse_metadata(handle.metadata)
-        if recorded is None:
-            raise StoreError(
-                f"Chroma collection {handle.name} in {self.url} exists but is not a gemini-vectors "
-                "collection (its metadata carries no embedding spec); choose another collection name or "
-                "collection_prefix"
-            )
-        if recorded[0] != name:
-            raise StoreError(
-                f"Chroma collection {handle.name} holds gemini-vectors collection {recorded[0]!r}, "
-                f"not {name!r}"
-            )
+        recorded = check_recorded_owner(
+            _parse_metadata(handle.metadata), name, engine="Chroma", native=handle.name, url=self.url
+        )
         return recorded[1], handle
 
     def _check_recorded(self, name: str, spec: EmbeddingSpec) -> Any:
         """The current handle of ``name``, after checking that its recorded spec is still ``spec``."""
         recorded = self._recorded(name)
-        if recorded is None:
-            raise CollectionNotFoundError(
-                f"collection {name!r} (Chroma collection {self.chroma_name(name)}) no longer exists; open it "
-                "again to recreate it"
-            )
-        if recorded[0] != spec:
-            raise SpecMismatchError(name, recorded[0], spec)
-        return recorded[1]
+        return check_still_recorded(
+            recorded, spec, name=name, engine="Chroma", native=self.chroma_name(name)
+        )[1]
 
     # -- the VectorStore contract -------------------------------------------------------------
 

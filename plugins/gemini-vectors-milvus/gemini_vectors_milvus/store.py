@@ -34,6 +34,9 @@ from gemini_vectors.backend_kit import (
     SharedClient,
     batches_by_size,
     call_with_retries,
+    check_recorded_owner,
+    check_still_recorded,
+    collection_failure,
     describe_failure,
     refuse_unknown,
     write_isolating,
@@ -198,16 +201,15 @@ class MilvusCollection(StoreCollection):
             raise self._error(exc, what) from exc
 
     def _error(self, exc: BaseException, what: str) -> Exception:
-        if isinstance(exc, StoreError | ArgumentError | MetadataError):
-            return exc
-        if is_not_found(exc):
-            return CollectionNotFoundError(
-                f"collection {self.name!r} (Milvus collection {self.milvus_name}) does not exist; it was "
-                "dropped, open it again to recreate it"
-            )
-        return StoreError(
-            f"Milvus {what} on collection {self.name!r} ({self.milvus_name}) in {self._store.url} failed: "
-            f"{self._store._said(exc)}"
+        return collection_failure(
+            exc,
+            what=what,
+            engine="Milvus",
+            name=self.name,
+            native=self.milvus_name,
+            url=self._store.url,
+            is_not_found=is_not_found,
+            said=self._store._said,
         )
 
     # -- writing -----------------------------------------------------------------------------
@@ -605,29 +607,18 @@ class MilvusStore(VectorStore):
         described = self._describe(milvus_name)
         if described is None:
             return None
-        recorded = self._parse(described)
-        if recorded is None:
-            raise StoreError(
-                f"Milvus collection {milvus_name} in {self.url} exists but is not a gemini-vectors "
-                "collection (its properties carry no embedding spec); choose another collection name or "
-                "collection_prefix"
-            )
-        if recorded[0] != name:
-            raise StoreError(
-                f"Milvus collection {milvus_name} holds gemini-vectors collection {recorded[0]!r}, "
-                f"not {name!r}"
-            )
+        recorded = check_recorded_owner(
+            self._parse(described),
+            name,
+            engine="Milvus",
+            native=milvus_name,
+            url=self.url,
+            holder="its properties carry",
+        )
         return recorded[1], recorded[2], recorded[3]
 
     def _check_recorded(self, name: str, milvus_name: str, spec: EmbeddingSpec) -> None:
-        recorded = self._recorded(name)
-        if recorded is None:
-            raise CollectionNotFoundError(
-                f"collection {name!r} (Milvus collection {milvus_name}) no longer exists; open it again to "
-                "recreate it"
-            )
-        if recorded[0] != spec:
-            raise SpecMismatchError(name, recorded[0], spec)
+        check_still_recorded(self._recorded(name), spec, name=name, engine="Milvus", native=milvus_name)
 
     def _schema(self, spec: EmbeddingSpec, vector_type: str) -> tuple[Any, Any]:
         from pymilvus import DataType  # type: ignore[import-untyped]

@@ -39,14 +39,16 @@ from gemini_vectors.backend_kit import (
     SharedClient,
     batches_by_size,
     call_with_retries,
+    check_recorded_owner,
+    check_still_recorded,
     chunks,
+    collection_failure,
     describe_failure,
     refuse_unknown,
     write_isolating,
 )
 from gemini_vectors.errors import (
     ArgumentError,
-    CollectionNotFoundError,
     ConfigurationError,
     MetadataError,
     SpecMismatchError,
@@ -288,16 +290,9 @@ class QdrantCollection(StoreCollection):
         """
         value = check_ef_search(self, value, per_query=False)
         store = self._store
-        recorded = store._recorded(self.name)
-        if recorded is None:
-            raise CollectionNotFoundError(
-                f"collection {self.name!r} (Qdrant collection {self.qdrant_name}) no longer exists; open "
-                "it again to recreate it"
-            )
-        if recorded[0] != self.spec:
-            raise SpecMismatchError(self.name, recorded[0], self.spec)
+        recorded = store._check_recorded(self.name, self.qdrant_name, self.spec)
         # from the recorded plan, not ours: what another store recorded meanwhile is kept
-        plan = dataclasses.replace(recorded[1], ef_search=value)
+        plan = dataclasses.replace(recorded, ef_search=value)
         self._call(
             "recording ef_search",
             store.client.update_collection,
@@ -322,16 +317,15 @@ class QdrantCollection(StoreCollection):
             raise self._error(exc, what) from exc
 
     def _error(self, exc: BaseException, what: str) -> Exception:
-        if isinstance(exc, StoreError | ArgumentError | MetadataError):
-            return exc
-        if is_not_found(exc):
-            return CollectionNotFoundError(
-                f"collection {self.name!r} (Qdrant collection {self.qdrant_name}) does not exist; it was "
-                "dropped, open it again to recreate it"
-            )
-        return StoreError(
-            f"Qdrant {what} on collection {self.name!r} ({self.qdrant_name}) in {self._store.url} failed: "
-            f"{self._store._said(exc)}"
+        return collection_failure(
+            exc,
+            what=what,
+            engine="Qdrant",
+            name=self.name,
+            native=self.qdrant_name,
+            url=self._store.url,
+            is_not_found=is_not_found,
+            said=self._store._said,
         )
 
     # -- indexes -----------------------------------------------------------------------------
@@ -803,30 +797,13 @@ class QdrantStore(VectorStore):
             recorded = _parse_metadata(info.config.metadata)
         except ConfigurationError as exc:
             raise StoreError(f"Qdrant collection {qdrant_name} in {self.url}: {exc}") from None
-        if recorded is None:
-            raise StoreError(
-                f"Qdrant collection {qdrant_name} in {self.url} exists but is not a gemini-vectors "
-                "collection (its metadata carries no embedding spec); choose another collection name or "
-                "collection_prefix"
-            )
-        if recorded[0] != name:
-            raise StoreError(
-                f"Qdrant collection {qdrant_name} holds gemini-vectors collection {recorded[0]!r}, "
-                f"not {name!r}"
-            )
+        recorded = check_recorded_owner(recorded, name, engine="Qdrant", native=qdrant_name, url=self.url)
         return recorded[1], recorded[2], _strict_ef_limit(info)
 
     def _check_recorded(self, name: str, qdrant_name: str, spec: EmbeddingSpec) -> CollectionPlan:
         """The plan recorded for ``name``, after checking the collection still exists under ``spec``."""
         recorded = self._recorded(name)
-        if recorded is None:
-            raise CollectionNotFoundError(
-                f"collection {name!r} (Qdrant collection {qdrant_name}) no longer exists; open it again to "
-                "recreate it"
-            )
-        if recorded[0] != spec:
-            raise SpecMismatchError(name, recorded[0], spec)
-        return recorded[1]
+        return check_still_recorded(recorded, spec, name=name, engine="Qdrant", native=qdrant_name)[1]
 
     # -- the VectorStore contract -------------------------------------------------------------
 
