@@ -24,6 +24,9 @@ everywhere, and each piece keeps a guarantee, so it lives here once and every ba
   (:class:`~gemini_vectors.errors.CollectionNotFoundError` when it was dropped, else a
   :class:`~gemini_vectors.errors.StoreError` naming the operation, the collection and the store,
   without secrets).
+* :func:`check_integer_option` and :func:`check_seconds_option`: a store's numeric options (batch
+  sizes, retries, backoff) are refused when out of range, by name, before anything connects
+  (guarantee 5).
 * :func:`split_store_url`: a store URL is split once, and a password, a key or a token in it is refused
   before anything connects (guarantee 4: a secret in a URL ends up in logs and shell histories);
   :func:`refuse_unknown` names the options or parameters a backend does not know, and the ones it does.
@@ -86,7 +89,9 @@ __all__ = [
     "StoreURL",
     "batches_by_size",
     "call_with_retries",
+    "check_integer_option",
     "check_recorded_owner",
+    "check_seconds_option",
     "check_still_recorded",
     "chunks",
     "collection_failure",
@@ -260,6 +265,35 @@ def write_isolating(
         where=where,
     )
     return {**again(batch[:half]), **again(batch[half:])}
+
+
+def check_integer_option(name: str, value: object, *, low: int, high: int | None = None) -> int:
+    """``value`` when it is an integer (not a bool) from ``low`` to ``high`` (None: no upper bound).
+
+    Raises:
+        ConfigurationError: ``batch_size must be an integer of at least 1, got 0`` (or ``between 1,024
+            and 67,108,864`` with a ``high``).
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        bounds = f"between {low:,} and {high:,}" if high is not None else f"of at least {low}"
+        raise ConfigurationError(f"{name} must be an integer {bounds}, got {value!r}")
+    return value
+
+
+def check_seconds_option(name: str, value: object) -> float:
+    """``value`` as a float when it is a number of seconds >= 0.
+
+    Raises:
+        ConfigurationError: ``retry_backoff must be a number of seconds >= 0, got -1``.
+    """
+    if not isinstance(value, int | float) or value < 0:
+        raise ConfigurationError(f"{name} must be a number of seconds >= 0, got {value!r}")
+    return float(value)
 
 
 def check_recorded_owner(

@@ -16,7 +16,9 @@ from gemini_vectors.backend_kit import (
     StoreURL,
     batches_by_size,
     call_with_retries,
+    check_integer_option,
     check_recorded_owner,
+    check_seconds_option,
     check_still_recorded,
     chunks,
     collection_failure,
@@ -597,3 +599,38 @@ def test_a_failure_saying_the_collection_is_gone_is_not_found() -> None:
 )
 def test_an_error_of_gemini_vectors_own_is_kept(own: Exception) -> None:
     assert failure(own) is own
+
+
+# -- check_integer_option and check_seconds_option ------------------------------------------------
+
+
+def test_an_integer_option_in_range_is_returned() -> None:
+    assert check_integer_option("batch_size", 1, low=1) == 1
+    assert check_integer_option("max_batch_bytes", 1024, low=1024, high=2048) == 1024
+
+
+@pytest.mark.parametrize(
+    ("value", "high", "message"),
+    [
+        (0, None, "batch_size must be an integer of at least 1, got 0"),
+        (True, None, "batch_size must be an integer of at least 1, got True"),
+        (2.0, None, "batch_size must be an integer of at least 1, got 2.0"),
+        ("10", None, "batch_size must be an integer of at least 1, got '10'"),
+        (70_000, 65_535, "batch_size must be an integer between 1 and 65,535, got 70000"),
+    ],
+)
+def test_a_bad_integer_option_is_refused_by_name(value: object, high: int | None, message: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        check_integer_option("batch_size", value, low=1, high=high)
+    assert str(info.value) == message
+
+
+def test_a_seconds_option_is_a_float() -> None:
+    assert check_seconds_option("retry_backoff", 0) == 0.0
+    assert isinstance(check_seconds_option("retry_backoff", 2), float)
+
+
+@pytest.mark.parametrize("value", [-0.5, "1", None])
+def test_a_bad_seconds_option_is_refused_by_name(value: object) -> None:
+    with pytest.raises(ConfigurationError, match=r"^retry_backoff must be a number of seconds >= 0, got "):
+        check_seconds_option("retry_backoff", value)

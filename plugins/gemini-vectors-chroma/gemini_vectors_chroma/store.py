@@ -33,7 +33,9 @@ from typing import Any, TypeVar
 import numpy as np
 from gemini_vectors.backend_kit import (
     call_with_retries,
+    check_integer_option,
     check_recorded_owner,
+    check_seconds_option,
     check_still_recorded,
     chunks,
     collection_failure,
@@ -418,13 +420,10 @@ class ChromaStore(VectorStore):
         retry_backoff: float = 0.5,
         api_key: str | None = None,
     ) -> None:
-        for label, value, low in (("batch_size", batch_size, 1), ("max_retries", max_retries, 0)):
-            if value is None and label == "batch_size":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigurationError(f"{label} must be an integer of at least {low}, got {value!r}")
-        if not isinstance(retry_backoff, int | float) or retry_backoff < 0:
-            raise ConfigurationError(f"retry_backoff must be a number of seconds >= 0, got {retry_backoff!r}")
+        if batch_size is not None:  # None: the client's get_max_batch_size()
+            check_integer_option("batch_size", batch_size, low=1)
+        check_integer_option("max_retries", max_retries, low=0)
+        check_seconds_option("retry_backoff", retry_backoff)
         self.client = client
         self.url = url
         self._owns_client = owns_client

@@ -34,7 +34,9 @@ from gemini_vectors.backend_kit import (
     SharedClient,
     batches_by_size,
     call_with_retries,
+    check_integer_option,
     check_recorded_owner,
+    check_seconds_option,
     check_still_recorded,
     collection_failure,
     describe_failure,
@@ -500,16 +502,8 @@ class MilvusStore(VectorStore):
             ("max_retries", max_retries, 0, None),
             ("max_id_length", max_id_length, 1, MAX_VARCHAR),
         ):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int)
-                or value < low
-                or (high is not None and value > high)
-            ):
-                bounds = f"between {low:,} and {high:,}" if high is not None else f"of at least {low}"
-                raise ConfigurationError(f"{label} must be an integer {bounds}, got {value!r}")
-        if not isinstance(retry_backoff, int | float) or retry_backoff < 0:
-            raise ConfigurationError(f"retry_backoff must be a number of seconds >= 0, got {retry_backoff!r}")
+            check_integer_option(label, value, low=low, high=high)
+        check_seconds_option("retry_backoff", retry_backoff)
         self.lite = lite or shared is not None
         if vector_type not in VECTOR_TYPES:
             raise ConfigurationError(

@@ -39,7 +39,9 @@ from gemini_vectors.backend_kit import (
     SharedClient,
     batches_by_size,
     call_with_retries,
+    check_integer_option,
     check_recorded_owner,
+    check_seconds_option,
     check_still_recorded,
     chunks,
     collection_failure,
@@ -705,10 +707,8 @@ class QdrantStore(VectorStore):
             ("max_retries", max_retries, 0),
             ("rerank_factor", rerank_factor, 1),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigurationError(f"{label} must be an integer of at least {low}, got {value!r}")
-        if not isinstance(retry_backoff, int | float) or retry_backoff < 0:
-            raise ConfigurationError(f"retry_backoff must be a number of seconds >= 0, got {retry_backoff!r}")
+            check_integer_option(label, value, low=low)
+        check_seconds_option("retry_backoff", retry_backoff)
         bad_ef = isinstance(ef_search, bool) or not isinstance(ef_search, int) or ef_search < 1
         if ef_search is not None and bad_ef:
             raise ConfigurationError(
