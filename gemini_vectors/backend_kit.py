@@ -16,6 +16,9 @@ everywhere, and each piece keeps a guarantee, so it lives here once and every ba
   are found; those are reported by id with the reason, everything else is written (a write never drops
   a record silently, and never fails whole for one bad record). A failure that concerns the whole
   collection (it was dropped) or that is still transient after the retries is never bisected.
+* :func:`checked_record`: each record of an upsert is checked before anything is sent (a non-empty
+  string id within the backend's limit, a finite vector of the spec's length, portable metadata),
+  and a bad one is refused naming its position and id (guarantee 5).
 * :func:`check_recorded_owner` and :func:`check_still_recorded`: what a backend recorded with a
   collection (its name and embedding spec) is checked on open and again before every write, so that a
   collection made by something else, or dropped and recreated for another spec meanwhile, never
@@ -80,8 +83,10 @@ from gemini_vectors.errors import (
     SpecMismatchError,
     StoreError,
 )
+from gemini_vectors.filters import MetadataValue, validate_metadata
 from gemini_vectors.redaction import is_secret_parameter, redact_text
 from gemini_vectors.spec import EmbeddingSpec
+from gemini_vectors.store import Record, StoreCollection, Vector, as_vector
 
 __all__ = [
     "SharedClient",
@@ -93,6 +98,7 @@ __all__ = [
     "check_recorded_owner",
     "check_seconds_option",
     "check_still_recorded",
+    "checked_record",
     "chunks",
     "collection_failure",
     "describe_failure",
@@ -294,6 +300,35 @@ def check_seconds_option(name: str, value: object) -> float:
     if not isinstance(value, int | float) or value < 0:
         raise ConfigurationError(f"{name} must be a number of seconds >= 0, got {value!r}")
     return float(value)
+
+
+def checked_record(
+    collection: StoreCollection, pos: int, record: Record, *, shown_id_length: int | None = None
+) -> tuple[Vector, dict[str, MetadataValue]]:
+    """The vector and metadata of record ``pos`` of an upsert into ``collection``, checked.
+
+    Args:
+        collection: The backend's collection (its spec gives the vector length, its
+            :meth:`~gemini_vectors.store.StoreCollection.check_ids` the id limit).
+        pos: The record's position in the upsert, for the message.
+        record: The record.
+        shown_id_length: Show at most this many characters of the id in a message (None: all of it),
+            for an engine whose ids may be very long.
+
+    Raises:
+        MetadataError: the id is not a non-empty string, or too long for the backend; the metadata is
+            not portable.
+        ArgumentError: the vector has the wrong length or is not finite (as
+            :func:`~gemini_vectors.store.as_vector` says).
+    """
+    record_id = record.id
+    if not isinstance(record_id, str) or not record_id:
+        raise MetadataError(f"record {pos}: ids are non-empty strings, got {record_id!r}")
+    collection.check_ids([record_id], what="record", offset=pos)
+    shown = record_id if shown_id_length is None else record_id[:shown_id_length]
+    vector = as_vector(record.vector, collection.spec.dimensions, what=f"vector of record {pos} ({shown!r})")
+    metadata = validate_metadata(record.metadata, where=f"metadata of record {pos} ({shown!r})")
+    return vector, metadata
 
 
 def check_recorded_owner(

@@ -6,8 +6,9 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
+import numpy as np
 import pytest
 
 from gemini_vectors.backend_kit import (
@@ -20,6 +21,7 @@ from gemini_vectors.backend_kit import (
     check_recorded_owner,
     check_seconds_option,
     check_still_recorded,
+    checked_record,
     chunks,
     collection_failure,
     describe_failure,
@@ -35,7 +37,9 @@ from gemini_vectors.errors import (
     SpecMismatchError,
     StoreError,
 )
+from gemini_vectors.memory_store import MemoryCollection, MemoryStore
 from gemini_vectors.spec import EmbeddingSpec
+from gemini_vectors.store import Record
 
 log = logging.getLogger("tests.backend_kit")
 SECRET = "sk-do-not-leak-0123456789"
@@ -634,3 +638,57 @@ def test_a_seconds_option_is_a_float() -> None:
 def test_a_bad_seconds_option_is_refused_by_name(value: object) -> None:
     with pytest.raises(ConfigurationError, match=r"^retry_backoff must be a number of seconds >= 0, got "):
         check_seconds_option("retry_backoff", value)
+
+
+# -- checked_record -------------------------------------------------------------------------------
+
+
+class ShortIdCollection(MemoryCollection):
+    """The memory store's collection with an engine's id limit, as a backend declares one."""
+
+    max_id_length = 8  # type: ignore[assignment]  # the memory store declares None: no limit
+
+
+def unit_vector(dims: int) -> np.ndarray[Any, np.dtype[np.float32]]:
+    vec = np.ones(dims, dtype=np.float32)
+    return vec / np.linalg.norm(vec)
+
+
+def collection(cls: type[MemoryCollection] = MemoryCollection) -> MemoryCollection:
+    return cls(MemoryStore(), "docs", SPEC_128)
+
+
+def test_a_good_record_gives_its_vector_and_portable_metadata() -> None:
+    numpy_int: Any = np.int64(3)  # what a DataFrame row hands over
+    vec, meta = checked_record(
+        collection(), 0, Record("a", unit_vector(128), {"n": numpy_int, "tags": ["x"]})
+    )
+    assert vec.dtype == np.float32 and vec.shape == (128,)
+    assert meta == {"n": 3, "tags": ["x"]} and type(meta["n"]) is int
+
+
+@pytest.mark.parametrize("bad_id", ["", 7, None])
+def test_an_id_that_is_not_a_non_empty_string_is_refused_by_position(bad_id: object) -> None:
+    record = Record(bad_id, unit_vector(128), {})  # type: ignore[arg-type]
+    with pytest.raises(
+        MetadataError, match=rf"^record 3: ids are non-empty strings, got {re.escape(repr(bad_id))}$"
+    ):
+        checked_record(collection(), 3, record)
+
+
+def test_an_id_over_the_backends_limit_is_refused() -> None:
+    with pytest.raises(MetadataError, match="record 2"):
+        checked_record(collection(ShortIdCollection), 2, Record("x" * 9, unit_vector(128), {}))
+
+
+def test_a_vector_of_the_wrong_length_names_the_record() -> None:
+    with pytest.raises(ArgumentError, match=r"vector of record 1 \('b'\)"):
+        checked_record(collection(), 1, Record("b", unit_vector(64), {}))
+
+
+def test_metadata_that_is_not_portable_names_the_record_with_its_id_cut() -> None:
+    long_id = "id-" + "y" * 100
+    record = Record(long_id, unit_vector(128), {"when": object()})  # type: ignore[dict-item]
+    with pytest.raises(MetadataError) as info:
+        checked_record(collection(), 4, record, shown_id_length=10)
+    assert f"metadata of record 4 ({long_id[:10]!r})" in str(info.value) and long_id not in str(info.value)

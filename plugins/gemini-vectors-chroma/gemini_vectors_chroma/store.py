@@ -37,6 +37,7 @@ from gemini_vectors.backend_kit import (
     check_recorded_owner,
     check_seconds_option,
     check_still_recorded,
+    checked_record,
     chunks,
     collection_failure,
     describe_failure,
@@ -51,7 +52,7 @@ from gemini_vectors.errors import (
     StoreError,
     WriteError,
 )
-from gemini_vectors.filters import Filter, MetadataValue, validate_metadata
+from gemini_vectors.filters import Filter, MetadataValue
 from gemini_vectors.spec import EmbeddingSpec
 from gemini_vectors.store import Match, Record, StoreCollection, Vector, VectorStore, as_vector
 
@@ -208,19 +209,15 @@ class ChromaCollection(StoreCollection):
         """Insert or replace records by id; see :class:`~gemini_vectors.store.StoreCollection`."""
         if not records:
             return
-        dims = self.spec.dimensions
         latest: dict[str, tuple[Vector, dict[str, Any]]] = {}
         for pos, r in enumerate(records):
-            if not isinstance(r.id, str) or not r.id:
-                raise MetadataError(f"record {pos}: ids are non-empty strings, got {r.id!r}")
-            self.check_ids([r.id], what="record", offset=pos)
-            where = f"metadata of record {pos} ({r.id[:40]!r})"
-            vec = as_vector(r.vector, dims, what=f"vector of record {pos} ({r.id[:40]!r})")
-            meta = validate_metadata(r.metadata, where=where)
+            vec, meta = checked_record(self, pos, r, shown_id_length=40)  # ids of any length
             for key in meta:
                 problem = chroma_key_problem(key)
                 if problem is not None:
-                    raise MetadataError(f"{where}: key {key!r} {problem}; rename the key")
+                    raise MetadataError(
+                        f"metadata of record {pos} ({r.id[:40]!r}): key {key!r} {problem}; rename the key"
+                    )
             latest.pop(r.id, None)  # the last occurrence of an id wins
             # float32 arrays go to chromadb as they are: lists of Python floats cost ~15% of a bulk load
             latest[r.id] = (vec, encode_metadata(meta, r.content_hash))

@@ -38,6 +38,7 @@ from gemini_vectors.backend_kit import (
     check_recorded_owner,
     check_seconds_option,
     check_still_recorded,
+    checked_record,
     collection_failure,
     describe_failure,
     refuse_unknown,
@@ -52,7 +53,7 @@ from gemini_vectors.errors import (
     StoreError,
     WriteError,
 )
-from gemini_vectors.filters import Filter, MetadataValue, validate_metadata
+from gemini_vectors.filters import Filter, MetadataValue
 from gemini_vectors.redaction import redact_text
 from gemini_vectors.spec import EmbeddingSpec
 from gemini_vectors.store import Match, Record, StoreCollection, Vector, VectorStore, as_vector
@@ -218,12 +219,8 @@ class MilvusCollection(StoreCollection):
 
     def _row(self, pos: int, r: Record) -> tuple[dict[str, Any], int]:
         """The Milvus row of one record and its size in a request, refusing what Milvus would refuse."""
-        if not isinstance(r.id, str) or not r.id:
-            raise MetadataError(f"record {pos}: ids are non-empty strings, got {r.id!r}")
-        self.check_ids([r.id], what="record", offset=pos)
+        vec, meta = checked_record(self, pos, r)
         dims = self.spec.dimensions
-        vec = as_vector(r.vector, dims, what=f"vector of record {pos} ({r.id!r})")
-        meta = validate_metadata(r.metadata, where=f"metadata of record {pos} ({r.id!r})")
         index = filter_index(meta)
         json_bytes = 0
         for label, value in (("metadata", meta), ("filter index", index)):

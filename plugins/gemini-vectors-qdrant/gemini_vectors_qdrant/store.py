@@ -43,6 +43,7 @@ from gemini_vectors.backend_kit import (
     check_recorded_owner,
     check_seconds_option,
     check_still_recorded,
+    checked_record,
     chunks,
     collection_failure,
     describe_failure,
@@ -57,7 +58,7 @@ from gemini_vectors.errors import (
     StoreError,
     WriteError,
 )
-from gemini_vectors.filters import Filter, MetadataValue, validate_metadata
+from gemini_vectors.filters import Filter, MetadataValue
 from gemini_vectors.index_choice import IndexChoice, parse_index
 from gemini_vectors.redaction import redact_text
 from gemini_vectors.spec import EmbeddingSpec
@@ -379,11 +380,7 @@ class QdrantCollection(StoreCollection):
         prefix = self.stored_plan.prefix_dimensions
         latest: dict[str, tuple[int, Any, int]] = {}
         for pos, r in enumerate(records):
-            if not isinstance(r.id, str) or not r.id:
-                raise MetadataError(f"record {pos}: ids are non-empty strings, got {r.id!r}")
-            self.check_ids([r.id], what="record", offset=pos)
-            vec = as_vector(r.vector, dims, what=f"vector of record {pos} ({r.id!r})")
-            meta = validate_metadata(r.metadata, where=f"metadata of record {pos} ({r.id!r})")
+            vec, meta = checked_record(self, pos, r)
             payload: dict[str, Any] = {**meta, ID_KEY: r.id, KEYS_KEY: sorted(meta)}
             if r.content_hash is not None:
                 payload[HASH_KEY] = r.content_hash
