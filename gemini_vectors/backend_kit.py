@@ -8,6 +8,8 @@ everywhere, and each piece keeps a guarantee, so it lives here once and every ba
   dropped connection) is repeated with exponential backoff and full jitter, honouring a server's
   ``Retry-After``; any other failure is raised at once (guarantee 3: a failure of the request is never
   taken for a failure of its content).
+* :func:`grpc_code` and :data:`TRANSIENT_GRPC_CODES`: the status of a failed gRPC call, and the
+  statuses worth repeating the call for, for a backend whose client speaks gRPC (Qdrant, Milvus).
 * :func:`describe_failure`: the text of a client's exception with the store's secrets taken out, for
   logs and error messages (guarantee 4).
 * :func:`batches_by_size` and :func:`chunks`: records cut into requests under the engine's limits on
@@ -89,6 +91,7 @@ from gemini_vectors.spec import EmbeddingSpec
 from gemini_vectors.store import Record, StoreCollection, Vector, as_vector
 
 __all__ = [
+    "TRANSIENT_GRPC_CODES",
     "SharedClient",
     "SharedClients",
     "StoreURL",
@@ -102,6 +105,7 @@ __all__ = [
     "chunks",
     "collection_failure",
     "describe_failure",
+    "grpc_code",
     "refuse_unknown",
     "split_store_url",
     "write_isolating",
@@ -113,6 +117,27 @@ P = TypeVar("P")
 C = TypeVar("C")
 #: What a backend read back from a collection: a tuple whose first item is the recorded name or spec.
 R = TypeVar("R", bound=tuple[Any, ...])
+
+
+#: gRPC statuses worth repeating a call for as it is: the server is unreachable or restarting, over a
+#: quota, slower than the deadline, or aborted the call in a conflict.
+TRANSIENT_GRPC_CODES = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "ABORTED"})
+
+
+def grpc_code(exc: BaseException) -> str | None:
+    """The name of a failed gRPC call's status code (``"UNAVAILABLE"``), or None for another exception.
+
+    grpcio's ``RpcError`` has a ``code()`` method that returns a ``StatusCode``; clients that wrap it
+    often keep the method. The name is read without importing grpc.
+    """
+    code = getattr(exc, "code", None)
+    if callable(code):
+        try:
+            value = code()
+        except Exception:
+            return None
+        return str(getattr(value, "name", value))
+    return None
 
 
 def describe_failure(exc: BaseException, *, secrets: Iterable[str | None] = ()) -> str:

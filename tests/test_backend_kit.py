@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import re
 import threading
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from gemini_vectors.backend_kit import (
+    TRANSIENT_GRPC_CODES,
     SharedClient,
     SharedClients,
     StoreURL,
@@ -25,6 +27,7 @@ from gemini_vectors.backend_kit import (
     chunks,
     collection_failure,
     describe_failure,
+    grpc_code,
     refuse_unknown,
     split_store_url,
     write_isolating,
@@ -692,3 +695,40 @@ def test_metadata_that_is_not_portable_names_the_record_with_its_id_cut() -> Non
     with pytest.raises(MetadataError) as info:
         checked_record(collection(), 4, record, shown_id_length=10)
     assert f"metadata of record 4 ({long_id[:10]!r})" in str(info.value) and long_id not in str(info.value)
+
+
+# -- grpc_code ------------------------------------------------------------------------------------
+
+
+class StatusCode(enum.Enum):
+    """The shape of grpc.StatusCode: an enum whose names are the statuses."""
+
+    UNAVAILABLE = (14, "unavailable")
+    INVALID_ARGUMENT = (3, "invalid argument")
+
+
+class RpcFailure(Exception):
+    """A failed call as grpcio raises it: ``code()`` gives the status."""
+
+    def __init__(self, status: StatusCode) -> None:
+        super().__init__(status.value[1])
+        self.status = status
+
+    def code(self) -> StatusCode:
+        return self.status
+
+
+class BrokenRpcFailure(Exception):
+    def code(self) -> StatusCode:
+        raise RuntimeError("the call never finished")
+
+
+def test_the_status_of_a_failed_grpc_call_is_named() -> None:
+    assert grpc_code(RpcFailure(StatusCode.UNAVAILABLE)) == "UNAVAILABLE"
+    assert grpc_code(RpcFailure(StatusCode.UNAVAILABLE)) in TRANSIENT_GRPC_CODES
+    assert grpc_code(RpcFailure(StatusCode.INVALID_ARGUMENT)) not in TRANSIENT_GRPC_CODES
+
+
+def test_another_exception_has_no_grpc_status() -> None:
+    assert grpc_code(ValueError("no code here")) is None
+    assert grpc_code(BrokenRpcFailure()) is None

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from gemini_vectors.backend_kit import (
+    TRANSIENT_GRPC_CODES,
     SharedClient,
     batches_by_size,
     call_with_retries,
@@ -41,6 +42,7 @@ from gemini_vectors.backend_kit import (
     checked_record,
     collection_failure,
     describe_failure,
+    grpc_code,
     refuse_unknown,
     write_isolating,
 )
@@ -99,19 +101,7 @@ FLOAT16_FROM_DIMENSIONS = 3072
 VECTOR_TYPES = ("auto", "float32", "float16")
 #: Milvus error codes worth retrying: rate limited, force-denied by a quota, the service not ready.
 TRANSIENT_CODES = frozenset({8, 9, 2, 3})
-TRANSIENT_GRPC = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "ABORTED"})
 COLLECTION_NOT_FOUND = 100
-
-
-def _grpc_code(exc: BaseException) -> str | None:
-    code = getattr(exc, "code", None)
-    if callable(code):
-        try:
-            value = code()
-        except Exception:
-            return None
-        return str(getattr(value, "name", value))
-    return None
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -122,7 +112,7 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, MilvusException):
         return bool(getattr(exc, "retriable", False)) or exc.code in TRANSIENT_CODES
-    return _grpc_code(exc) in TRANSIENT_GRPC
+    return grpc_code(exc) in TRANSIENT_GRPC_CODES
 
 
 def is_not_found(exc: BaseException) -> bool:

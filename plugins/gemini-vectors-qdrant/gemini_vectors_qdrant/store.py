@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from gemini_vectors.backend_kit import (
+    TRANSIENT_GRPC_CODES,
     SharedClient,
     batches_by_size,
     call_with_retries,
@@ -47,6 +48,7 @@ from gemini_vectors.backend_kit import (
     chunks,
     collection_failure,
     describe_failure,
+    grpc_code,
     refuse_unknown,
     write_isolating,
 )
@@ -109,7 +111,6 @@ DEFAULT_MAX_BATCH_BYTES = 16 * 1024 * 1024
 ID_CHUNK = 1000
 #: HTTP answers worth retrying: rate limited, or the server (or a proxy before it) is in trouble.
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-TRANSIENT_GRPC = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "ABORTED"})
 #: A float32 in the JSON of a request: at most ~16 characters and a separator (a bound, for batching).
 BYTES_PER_DIMENSION = 18
 
@@ -117,17 +118,6 @@ BYTES_PER_DIMENSION = 18
 def _status(exc: BaseException) -> int | None:
     status = getattr(exc, "status_code", None)
     return status if isinstance(status, int) else None
-
-
-def _grpc_code(exc: BaseException) -> str | None:
-    code = getattr(exc, "code", None)
-    if callable(code):
-        try:
-            value = code()
-        except Exception:
-            return None
-        return str(getattr(value, "name", value))
-    return None
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -139,12 +129,12 @@ def is_transient(exc: BaseException) -> bool:
     status = _status(exc)
     if status is not None:
         return status in TRANSIENT_STATUS
-    return _grpc_code(exc) in TRANSIENT_GRPC
+    return grpc_code(exc) in TRANSIENT_GRPC_CODES
 
 
 def is_not_found(exc: BaseException) -> bool:
     """Whether a failed call says the collection does not exist (server 404, gRPC, local mode)."""
-    if _status(exc) == 404 or _grpc_code(exc) == "NOT_FOUND":
+    if _status(exc) == 404 or grpc_code(exc) == "NOT_FOUND":
         return True
     return isinstance(exc, ValueError | KeyError) and "not found" in str(exc).lower()
 
