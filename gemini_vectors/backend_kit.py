@@ -43,9 +43,11 @@ The backend keeps what only it knows: which of its client's exceptions are trans
 requests look like. The functions here take those as callables, so they can be tested with plain
 functions that fail on cue, and so can a backend that uses them.
 
-A third-party backend uses them like this::
+A third-party backend describes its client's failures once, and uses the functions like this::
 
-    from gemini_vectors.backend_kit import call_with_retries, describe_failure
+    from gemini_vectors.backend_kit import ClientFailures, call_with_retries, describe_failure
+
+    MYDB = ClientFailures("MyDB", logging.getLogger(__name__), is_transient=mydb_is_transient)
 
     class MyStore(VectorStore):
         def _said(self, exc: BaseException) -> str:
@@ -54,12 +56,10 @@ A third-party backend uses them like this::
         def _call(self, fn, *args, **kwargs):
             return call_with_retries(
                 functools.partial(fn, *args, **kwargs),
-                is_transient=my_client_is_transient,
+                MYDB,
                 retries=self.max_retries,
                 backoff=self.retry_backoff,
                 said=self._said,
-                log=log,
-                engine="MyDB",
             )
 
 This module imports only the bottom layers of gemini-vectors (errors, redaction), never a plugin.
@@ -92,6 +92,7 @@ from gemini_vectors.store import Record, StoreCollection, Vector, as_vector
 
 __all__ = [
     "TRANSIENT_GRPC_CODES",
+    "ClientFailures",
     "SharedClient",
     "SharedClients",
     "StoreURL",
@@ -140,6 +141,35 @@ def grpc_code(exc: BaseException) -> str | None:
     return None
 
 
+def _never(exc: BaseException) -> bool:
+    return False
+
+
+def _no_delay(exc: BaseException) -> float | None:
+    return None
+
+
+@dataclass(frozen=True)
+class ClientFailures:
+    """What a backend's client failures mean: said once per backend, passed to the kit's functions.
+
+    Attributes:
+        engine: The database's name, the first word of log lines and messages (``"Qdrant"``).
+        log: The backend's logger (users set its level); retries and splits are logged at INFO.
+        is_transient: Whether a failure is worth repeating the call as it is (rate limit, overload, a
+            dropped connection); the backend knows its client's exceptions.
+        is_not_found: Whether a failure says the collection does not exist (default: never).
+        server_delay: The seconds a failure says to wait before the next try (``Retry-After``), or None
+            when it says nothing (default: never says).
+    """
+
+    engine: str
+    log: logging.Logger
+    is_transient: Callable[[BaseException], bool]
+    is_not_found: Callable[[BaseException], bool] = _never
+    server_delay: Callable[[BaseException], float | None] = _no_delay
+
+
 def describe_failure(exc: BaseException, *, secrets: Iterable[str | None] = ()) -> str:
     """``"ExceptionType: message"`` of a client's exception, with every one of ``secrets`` redacted.
 
@@ -151,33 +181,28 @@ def describe_failure(exc: BaseException, *, secrets: Iterable[str | None] = ()) 
 
 def call_with_retries(
     call: Callable[[], T],
+    failures: ClientFailures,
     *,
-    is_transient: Callable[[BaseException], bool],
     retries: int,
     backoff: float,
     said: Callable[[BaseException], str],
-    log: logging.Logger,
-    engine: str,
-    server_delay: Callable[[BaseException], float | None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """``call()``, repeated after each transient failure, up to ``retries`` more times.
 
-    The wait before retry ``n`` (1-based) is what the server asked for when ``server_delay`` finds it
-    in the exception (a ``Retry-After`` header), else a random time between 0 and
-    ``backoff * 2 ** (n - 1)`` seconds (full jitter: stores that failed together do not retry
-    together). Each retry is logged at INFO on ``log`` as ``"<engine> call failed transiently (...)"``
-    with the exception as ``said`` gives it (without secrets).
+    A failure is transient when ``failures.is_transient`` says so. The wait before retry ``n``
+    (1-based) is what the server asked for when ``failures.server_delay`` finds it in the exception (a
+    ``Retry-After`` header), else a random time between 0 and ``backoff * 2 ** (n - 1)`` seconds (full
+    jitter: stores that failed together do not retry together). Each retry is logged at INFO on
+    ``failures.log`` as ``"<engine> call failed transiently (...)"`` with the exception as ``said``
+    gives it (without secrets).
 
     Args:
         call: The request, without arguments (``functools.partial(client.upsert, ...)``).
-        is_transient: Whether an exception is worth repeating the request as it is.
+        failures: What the backend's client failures mean.
         retries: How many times to repeat it at most (0: never).
         backoff: Seconds of the first backoff ceiling; doubled for each further retry.
         said: The text of an exception for the log (see :func:`describe_failure`).
-        log: The backend's logger (users set its level).
-        engine: The database's name, the first word of the log line.
-        server_delay: The seconds a failure says to wait, or None when it says nothing.
         sleep: How to wait (``time.sleep``; a test may pass a function that records the delays).
 
     Raises:
@@ -189,13 +214,19 @@ def call_with_retries(
         try:
             return call()
         except Exception as exc:
-            if not is_transient(exc) or attempt >= retries:
+            if not failures.is_transient(exc) or attempt >= retries:
                 raise
-            delay = server_delay(exc) if server_delay is not None else None
+            delay = failures.server_delay(exc)
             if delay is None:
                 delay = random.uniform(0, backoff * 2**attempt)
             attempt += 1
-            log.info("%s call failed transiently (%s); retry %d in %.2fs", engine, said(exc), attempt, delay)
+            failures.log.info(
+                "%s call failed transiently (%s); retry %d in %.2fs",
+                failures.engine,
+                said(exc),
+                attempt,
+                delay,
+            )
             sleep(delay)
 
 
@@ -230,12 +261,10 @@ def batches_by_size(
 def write_isolating(
     batch: Sequence[tuple[str, P]],
     send: Callable[[Sequence[tuple[str, P]]], str | None],
+    failures: ClientFailures,
     *,
-    is_transient: Callable[[BaseException], bool],
     fatal: Callable[[BaseException], BaseException | None],
     said: Callable[[BaseException], str],
-    log: logging.Logger,
-    engine: str,
     unit: str,
     where: str,
 ) -> dict[str, str]:
@@ -254,12 +283,11 @@ def write_isolating(
     Args:
         batch: The batch, e.g. one of :func:`batches_by_size`.
         send: Writes one batch (see above).
-        is_transient: Whether a failure is transient (the same test ``send`` retries on).
+        failures: What the backend's client failures mean (transient ones are not split; each split is
+            logged at INFO on its logger).
         fatal: The error to raise instead of isolating anything (the collection does not exist, so no
             record can be written), or None for a failure of this batch.
         said: The text of an exception for the reasons and the log (see :func:`describe_failure`).
-        log: The backend's logger; each split is logged at INFO.
-        engine: The database's name, the first word of the log line.
         unit: What the engine calls a record, for the log (``"points"``, ``"rows"``).
         where: The engine's name of the collection, for the log.
 
@@ -279,21 +307,15 @@ def write_isolating(
         if error is not None:
             raise error from exc
         reason = said(exc)
-        if is_transient(exc) or len(batch) == 1:
+        if failures.is_transient(exc) or len(batch) == 1:
             # still failing after the retries: every record of the batch is reported, none dropped
             return {record_id: reason for record_id, _ in batch}
-    log.info("%s rejected a batch of %d %s in %s; bisecting: %s", engine, len(batch), unit, where, reason)
+    failures.log.info(
+        "%s rejected a batch of %d %s in %s; bisecting: %s", failures.engine, len(batch), unit, where, reason
+    )
     half = len(batch) // 2
     again = functools.partial(
-        write_isolating,
-        send=send,
-        is_transient=is_transient,
-        fatal=fatal,
-        said=said,
-        log=log,
-        engine=engine,
-        unit=unit,
-        where=where,
+        write_isolating, send=send, failures=failures, fatal=fatal, said=said, unit=unit, where=where
     )
     return {**again(batch[:half]), **again(batch[half:])}
 
@@ -420,25 +442,26 @@ def check_still_recorded(
 
 def collection_failure(
     exc: BaseException,
+    failures: ClientFailures,
     *,
     what: str,
-    engine: str,
     name: str,
     native: str,
     url: str,
-    is_not_found: Callable[[BaseException], bool],
     said: Callable[[BaseException], str],
 ) -> Exception:
     """The error to raise for a client call on collection ``name`` that failed with ``exc``.
 
     An error of gemini-vectors' own that says what is wrong (a :class:`StoreError`, a bad argument or
-    metadata) is kept; a failure that says the collection does not exist becomes a
+    metadata) is kept; a failure that says the collection does not exist (``failures.is_not_found``)
+    becomes a
     :class:`CollectionNotFoundError`; anything else a :class:`StoreError` naming the operation
     (``what``), the collection and the store. The caller raises it ``from exc``.
     """
     if isinstance(exc, StoreError | ArgumentError | MetadataError):
         return exc
-    if is_not_found(exc):
+    engine = failures.engine
+    if failures.is_not_found(exc):
         return CollectionNotFoundError(
             f"collection {name!r} ({engine} collection {native}) does not exist; it was dropped, open it "
             "again to recreate it"

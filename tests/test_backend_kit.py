@@ -14,6 +14,7 @@ import pytest
 
 from gemini_vectors.backend_kit import (
     TRANSIENT_GRPC_CODES,
+    ClientFailures,
     SharedClient,
     SharedClients,
     StoreURL,
@@ -60,6 +61,9 @@ def transient(exc: BaseException) -> bool:
     return isinstance(exc, Flaky)
 
 
+TESTDB = ClientFailures("TestDB", log, is_transient=transient)
+
+
 def said(exc: BaseException) -> str:
     return describe_failure(exc, secrets=[SECRET])
 
@@ -99,12 +103,10 @@ def test_a_transient_failure_is_retried_until_the_call_succeeds(caplog: pytest.L
     with caplog.at_level(logging.INFO, logger=log.name):
         result = call_with_retries(
             call,
-            is_transient=transient,
+            TESTDB,
             retries=5,
             backoff=0.5,
             said=said,
-            log=log,
-            engine="TestDB",
             sleep=delays.append,
         )
     assert result == "done" and len(calls) == 3
@@ -122,12 +124,10 @@ def test_transient_failures_past_the_retries_raise_the_last_one() -> None:
     with pytest.raises(Flaky) as info:
         call_with_retries(
             call,
-            is_transient=transient,
+            TESTDB,
             retries=3,
             backoff=0.0,
             said=said,
-            log=log,
-            engine="TestDB",
             sleep=delays.append,
         )
     assert info.value is error
@@ -140,12 +140,10 @@ def test_a_permanent_failure_is_raised_at_once() -> None:
     with pytest.raises(Refused):
         call_with_retries(
             call,
-            is_transient=transient,
+            TESTDB,
             retries=5,
             backoff=0.5,
             said=said,
-            log=log,
-            engine="TestDB",
             sleep=delays.append,
         )
     assert len(calls) == 1 and delays == []
@@ -156,12 +154,10 @@ def test_no_retries_means_one_try() -> None:
     with pytest.raises(Flaky):
         call_with_retries(
             call,
-            is_transient=transient,
+            TESTDB,
             retries=0,
             backoff=0.5,
             said=said,
-            log=log,
-            engine="TestDB",
             sleep=lambda seconds: pytest.fail(f"waited {seconds}s to retry with retries=0"),
         )
     assert len(calls) == 1
@@ -172,13 +168,10 @@ def test_the_servers_delay_wins_over_the_backoff() -> None:
     delays: list[float] = []
     call_with_retries(
         call,
-        is_transient=transient,
+        ClientFailures("TestDB", log, is_transient=transient, server_delay=lambda exc: 1.5),
         retries=5,
         backoff=100.0,
         said=said,
-        log=log,
-        engine="TestDB",
-        server_delay=lambda exc: 1.5,
         sleep=delays.append,
     )
     assert delays == [1.5, 1.5] and len(calls) == 3
@@ -189,13 +182,10 @@ def test_without_a_servers_delay_the_backoff_applies() -> None:
     delays: list[float] = []
     call_with_retries(
         call,
-        is_transient=transient,
+        ClientFailures("TestDB", log, is_transient=transient, server_delay=lambda exc: None),
         retries=5,
         backoff=0.0,
         said=said,
-        log=log,
-        engine="TestDB",
-        server_delay=lambda exc: None,
         sleep=delays.append,
     )
     assert delays == [0.0] and len(calls) == 2
@@ -269,11 +259,9 @@ def write(engine: Engine, batch: Sequence[tuple[str, int]]) -> dict[str, str]:
     return write_isolating(
         batch,
         upsert,
-        is_transient=transient,
+        TESTDB,
         fatal=fatal,
         said=said,
-        log=log,
-        engine="TestDB",
         unit="rows",
         where="coll_1",
     )
@@ -341,11 +329,9 @@ def test_a_partial_write_the_engine_reports_is_bisected_too() -> None:
     failures = write_isolating(
         rows(4),
         upsert_counting,
-        is_transient=transient,
+        TESTDB,
         fatal=lambda exc: None,
         said=said,
-        log=log,
-        engine="TestDB",
         unit="rows",
         where="coll_1",
     )
@@ -577,12 +563,13 @@ def test_a_collection_recreated_for_another_spec_is_a_spec_mismatch() -> None:
 def failure(exc: BaseException) -> Exception:
     return collection_failure(
         exc,
+        ClientFailures(
+            "TestDB", log, is_transient=transient, is_not_found=lambda e: "no such collection" in str(e)
+        ),
         what="upsert",
-        engine="TestDB",
         name="docs",
         native="gv_docs",
         url="testdb://h",
-        is_not_found=lambda e: "no such collection" in str(e),
         said=said,
     )
 

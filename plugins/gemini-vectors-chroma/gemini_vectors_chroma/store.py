@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from gemini_vectors.backend_kit import (
+    ClientFailures,
     call_with_retries,
     check_integer_option,
     check_recorded_owner,
@@ -114,6 +115,10 @@ def is_not_found(exc: BaseException) -> bool:
     return isinstance(exc, NotFoundError) or "does not exist" in str(exc).lower()
 
 
+#: What a failure of the Chroma client means, for the kit's retries, bisection and errors.
+FAILURES = ClientFailures("Chroma", log, is_transient=is_transient, is_not_found=is_not_found)
+
+
 def _record_metadata(name: str, spec: EmbeddingSpec) -> dict[str, Any]:
     entry = {"format": METADATA_FORMAT, "name": name, "spec": spec.to_dict()}
     return {METADATA_KEY: json.dumps(entry, sort_keys=True)}
@@ -192,15 +197,9 @@ class ChromaCollection(StoreCollection):
             raise self._error(exc, what) from exc
 
     def _error(self, exc: BaseException, what: str) -> Exception:
+        store = self._store
         return collection_failure(
-            exc,
-            what=what,
-            engine="Chroma",
-            name=self.name,
-            native=self.chroma_name,
-            url=self._store.url,
-            is_not_found=is_not_found,
-            said=self._store._said,
+            exc, FAILURES, what=what, name=self.name, native=self.chroma_name, url=store.url, said=store._said
         )
 
     # -- writing -----------------------------------------------------------------------------
@@ -255,15 +254,7 @@ class ChromaCollection(StoreCollection):
             )
 
         return write_isolating(
-            batch,
-            send,
-            is_transient=is_transient,
-            fatal=self._fatal,
-            said=store._said,
-            log=log,
-            engine="Chroma",
-            unit="records",
-            where=self.chroma_name,
+            batch, send, FAILURES, fatal=self._fatal, said=store._said, unit="records", where=self.chroma_name
         )
 
     def _fatal(self, exc: BaseException) -> Exception | None:
@@ -570,9 +561,7 @@ def _with_retries(
     call: Callable[[], T], *, retries: int, backoff: float, said: Callable[[BaseException], str]
 ) -> T:
     """``call()``, repeated after a transient Chroma failure, up to ``retries`` times."""
-    return call_with_retries(
-        call, is_transient=is_transient, retries=retries, backoff=backoff, said=said, log=log, engine="Chroma"
-    )
+    return call_with_retries(call, FAILURES, retries=retries, backoff=backoff, said=said)
 
 
 STORE_OPTIONS = ("collection_prefix", "batch_size", "max_retries", "retry_backoff")

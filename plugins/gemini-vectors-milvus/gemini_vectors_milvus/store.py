@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 import numpy as np
 from gemini_vectors.backend_kit import (
     TRANSIENT_GRPC_CODES,
+    ClientFailures,
     SharedClient,
     batches_by_size,
     call_with_retries,
@@ -125,6 +126,10 @@ def is_not_found(exc: BaseException) -> bool:
     return "collection" in text and ("not exist" in text or "not found" in text)
 
 
+#: What a failure of the Milvus client means, for the kit's retries, bisection and errors.
+FAILURES = ClientFailures("Milvus", log, is_transient=is_transient, is_not_found=is_not_found)
+
+
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
     """Ids in chunks of at most ID_CHUNK, and about ID_CHUNK_BYTES of expression."""
     start = 0
@@ -194,15 +199,9 @@ class MilvusCollection(StoreCollection):
             raise self._error(exc, what) from exc
 
     def _error(self, exc: BaseException, what: str) -> Exception:
+        store = self._store
         return collection_failure(
-            exc,
-            what=what,
-            engine="Milvus",
-            name=self.name,
-            native=self.milvus_name,
-            url=self._store.url,
-            is_not_found=is_not_found,
-            said=self._store._said,
+            exc, FAILURES, what=what, name=self.name, native=self.milvus_name, url=store.url, said=store._said
         )
 
     # -- writing -----------------------------------------------------------------------------
@@ -286,15 +285,7 @@ class MilvusCollection(StoreCollection):
             return None if written == len(part) else f"Milvus reported {written} of {len(part)} rows written"
 
         return write_isolating(
-            batch,
-            send,
-            is_transient=is_transient,
-            fatal=self._fatal,
-            said=store._said,
-            log=log,
-            engine="Milvus",
-            unit="rows",
-            where=self.milvus_name,
+            batch, send, FAILURES, fatal=self._fatal, said=store._said, unit="rows", where=self.milvus_name
         )
 
     def _fatal(self, exc: BaseException) -> Exception | None:
@@ -531,12 +522,10 @@ class MilvusStore(VectorStore):
             raise StoreError(f"{self!r} is closed; connect again")
         return call_with_retries(
             functools.partial(fn, *args, **kwargs),
-            is_transient=is_transient,
+            FAILURES,
             retries=self.max_retries,
             backoff=self.retry_backoff,
             said=self._said,
-            log=log,
-            engine="Milvus",
         )
 
     def milvus_name(self, name: str) -> str:

@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 import numpy as np
 from gemini_vectors.backend_kit import (
     TRANSIENT_GRPC_CODES,
+    ClientFailures,
     SharedClient,
     batches_by_size,
     call_with_retries,
@@ -148,6 +149,12 @@ def _retry_after(exc: BaseException) -> float | None:
         return float(value) if value is not None else None
     except (TypeError, ValueError, AttributeError):
         return None
+
+
+#: What a failure of the Qdrant client means, for the kit's retries, bisection and errors.
+FAILURES = ClientFailures(
+    "Qdrant", log, is_transient=is_transient, is_not_found=is_not_found, server_delay=_retry_after
+)
 
 
 def _record_entry(name: str, spec: EmbeddingSpec, plan: CollectionPlan) -> dict[str, Any]:
@@ -310,15 +317,9 @@ class QdrantCollection(StoreCollection):
             raise self._error(exc, what) from exc
 
     def _error(self, exc: BaseException, what: str) -> Exception:
+        store = self._store
         return collection_failure(
-            exc,
-            what=what,
-            engine="Qdrant",
-            name=self.name,
-            native=self.qdrant_name,
-            url=self._store.url,
-            is_not_found=is_not_found,
-            said=self._store._said,
+            exc, FAILURES, what=what, name=self.name, native=self.qdrant_name, url=store.url, said=store._said
         )
 
     # -- indexes -----------------------------------------------------------------------------
@@ -428,15 +429,7 @@ class QdrantCollection(StoreCollection):
             store._call(store.client.upsert, self.qdrant_name, points=[p for _, p in part], wait=True)
 
         return write_isolating(
-            batch,
-            send,
-            is_transient=is_transient,
-            fatal=self._fatal,
-            said=store._said,
-            log=log,
-            engine="Qdrant",
-            unit="points",
-            where=self.qdrant_name,
+            batch, send, FAILURES, fatal=self._fatal, said=store._said, unit="points", where=self.qdrant_name
         )
 
     def _fatal(self, exc: BaseException) -> Exception | None:
@@ -743,14 +736,7 @@ class QdrantStore(VectorStore):
                 return fn(*args, **kwargs)
 
         return call_with_retries(
-            locked,
-            is_transient=is_transient,
-            retries=self.max_retries,
-            backoff=self.retry_backoff,
-            said=self._said,
-            log=log,
-            engine="Qdrant",
-            server_delay=_retry_after,
+            locked, FAILURES, retries=self.max_retries, backoff=self.retry_backoff, said=self._said
         )
 
     def qdrant_name(self, name: str) -> str:
