@@ -4,6 +4,8 @@ A backend (``gemini_vectors_qdrant``, ``gemini_vectors_chroma``, ``gemini_vector
 talks to its database through a client library. What it must do around those calls is the same
 everywhere, and each piece keeps a guarantee, so it lives here once and every backend calls it:
 
+* :class:`ClientFailures`: what a backend's client failures mean (transient, collection not found,
+  the server's requested delay), said once per backend and passed to the functions below.
 * :func:`call_with_retries`: a call that failed transiently (a rate limit, an overloaded server, a
   dropped connection) is repeated with exponential backoff and full jitter, honouring a server's
   ``Retry-After``; any other failure is raised at once (guarantee 3: a failure of the request is never
@@ -62,7 +64,8 @@ A third-party backend describes its client's failures once, and uses the functio
                 said=self._said,
             )
 
-This module imports only the bottom layers of gemini-vectors (errors, redaction), never a plugin.
+This module imports only lower layers of gemini-vectors (errors, redaction, spec, filters, store), never
+a plugin.
 """
 
 from __future__ import annotations
