@@ -433,15 +433,24 @@ def _revalued(raw: Any) -> Any:
     return raw + "_other" if isinstance(raw, str) else raw
 
 
-@pytest.mark.parametrize("index", ["binary", "mrl:128"])
-def test_ef_search_widens_the_candidates_a_two_stage_plan_reranks(
-    pg_url: str, schema: str, index: str
+@pytest.mark.parametrize(("index", "widened"), [("binary", True), ("mrl:128", False)])
+def test_ef_search_widens_the_candidates_of_the_binary_plan_only(
+    pg_url: str, schema: str, index: str, widened: bool
 ) -> None:
     with connect_postgres(pg_url, schema=schema, index=index, rerank_factor=10) as store:
         coll = store.open_collection("two", spec_of(DIMS))
         assert isinstance(coll, PgVectorCollection)
         q = unit(np.ones(DIMS))
-        # candidates are the third parameter from the end: k * rerank_factor, or ef_search when larger
+        # candidates are the third parameter from the end: k * rerank_factor, or (binary) ef_search
         assert coll.search_sql(q, 10).params[-3] == 100
-        assert coll.search_sql(q, 10, ef_search=400).params[-3] == 400
+        assert coll.search_sql(q, 10, ef_search=400).params[-3] == (400 if widened else 100)
         assert coll.search_sql(q, 50, ef_search=400).params[-3] == 500
+        # the first stage's graph walk always covers its candidates
+        assert coll.search_sql(q, 10, ef_search=400).settings["hnsw.ef_search"] == "400"
+
+
+def test_the_rerank_factor_defaults_to_10_for_binary_and_4_for_mrl(pg_url: str, schema: str) -> None:
+    for index, factor in (("binary", 10), ("mrl:128", 4)):
+        with connect_postgres(pg_url, schema=schema, index=index) as store:
+            coll = store.open_collection(f"f_{factor}", spec_of(DIMS))
+            assert isinstance(coll, PgVectorCollection) and coll.plan.rerank_factor == factor
