@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import psycopg
+import psycopg_pool
 from pgvector import HalfVector
 from pgvector.psycopg import register_vector
 from psycopg import sql
@@ -975,6 +976,14 @@ class PgVectorStore(VectorStore):
             open=True,
             name="gemini-vectors",
         )
+        # Until its first connection is ready the pool grows on every request that waits, and a
+        # pool of two serves a one-thread caller from both in turn (it hands out the longest idle),
+        # each backend with its own colder caches; ready first, it grows only under concurrency.
+        try:
+            self._pool.wait(timeout=30.0)
+        except psycopg_pool.PoolTimeout as exc:
+            self._pool.close()
+            raise StoreError(f"cannot open a connection pool to {self.url} within 30 s") from exc
 
     def __repr__(self) -> str:
         return f"PgVectorStore({self.url!r}, index={self.index!r})"

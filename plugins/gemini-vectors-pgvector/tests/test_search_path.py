@@ -454,3 +454,12 @@ def test_the_rerank_factor_defaults_to_10_for_binary_and_4_for_mrl(pg_url: str, 
         with connect_postgres(pg_url, schema=schema, index=index) as store:
             coll = store.open_collection(f"f_{factor}", spec_of(DIMS))
             assert isinstance(coll, PgVectorCollection) and coll.plan.rerank_factor == factor
+
+
+def test_a_one_thread_caller_is_served_by_one_connection(pg_url: str, schema: str) -> None:
+    # a pool of two would hand its connections out in turn: two backends with colder caches
+    with connect_postgres(pg_url, schema=schema, pool_size=4) as store:
+        coll, vectors = filled(store)
+        for i in range(30):
+            coll.query(vectors[i], 5)
+        assert store._pool.get_stats()["pool_size"] == 1
