@@ -368,19 +368,21 @@ class PgVectorCollection(StoreCollection):
     def _index_lock(self) -> int:
         return _lock_key("ann-index", self._store.schema or "", self._table_name)
 
+    @property
+    def _index_ident(self) -> sql.Identifier:
+        return self._store._ident(ann_index_name(self._table_name, self._plan))
+
+    def _index_exists(self, conn: Conn) -> bool:
+        row = conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL", [self._index_ident.as_string(None)]
+        ).fetchone()
+        return bool(row and row[0])
+
     def index_ready(self) -> bool:
         """Whether the collection's vector index exists (False while a bulk load defers it)."""
         if self._plan.index == "none":
             return False
-        name = self._store._ident(ann_index_name(self._table_name, self._plan))
-        row = self._run(
-            "index_ready",
-            lambda conn: conn.execute(
-                "SELECT to_regclass(%s) IS NOT NULL", [name.as_string(None)]
-            ).fetchone(),
-            single_statement=True,
-        )
-        return bool(row and row[0])
+        return self._run("index_ready", self._index_exists, single_statement=True)
 
     def build_index(self) -> bool:
         """Build the collection's vector index if it is missing; returns whether this call built it.
@@ -401,9 +403,7 @@ class PgVectorCollection(StoreCollection):
             got = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", [self._index_lock]).fetchone()
             if not (got and got[0]):
                 return False  # a bulk load holds it (shared) and builds at its end, or a build is running
-            name = store._ident(ann_index_name(self._table_name, plan)).as_string(None)
-            exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()
-            if exists and exists[0]:
+            if self._index_exists(conn):
                 return False
             rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self._table)).fetchone()
             memory = store.index_build_memory(int(rows[0]) if rows else 0, plan)
@@ -484,8 +484,7 @@ class PgVectorCollection(StoreCollection):
         ).fetchone()
         if row is None or int(row[0]) > small:
             return
-        name = self._store._ident(ann_index_name(self._table_name, self._plan))
-        drop = sql.SQL("DROP INDEX IF EXISTS {}").format(name)
+        drop = sql.SQL("DROP INDEX IF EXISTS {}").format(self._index_ident)
         # DROP INDEX waits for the table's ACCESS EXCLUSIVE lock, and every search queues behind a
         # waiting DROP: short tries, so a long reader of the table stalls searches for 50 ms at most.
         conn.execute("SET lock_timeout = '50ms'")
