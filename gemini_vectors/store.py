@@ -39,15 +39,25 @@ def as_vector(values: Any, dimensions: int | None = None, *, what: str = "vector
     Raises:
         ArgumentError: not numbers, wrong shape, wrong length, or a NaN/inf element (also a ValueError).
     """
-    try:
-        arr = np.asarray(values, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
-        raise ArgumentError(f"{what} must be a sequence of numbers ({exc})") from None
-    if arr.ndim != 1:
-        raise ArgumentError(f"{what} must be one-dimensional, got shape {arr.shape}")
-    if dimensions is not None and arr.shape[0] != dimensions:
-        raise ArgumentError(f"{what} has {arr.shape[0]} dimensions, the collection's spec has {dimensions}")
-    if not np.isfinite(arr).all():
+    # Overflow is reported below as the error it is (a float64 beyond float32's range becomes inf; a
+    # square beyond it is a finite vector), not also as a numpy RuntimeWarning.
+    with np.errstate(over="ignore"):
+        try:
+            arr = np.asarray(values, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise ArgumentError(f"{what} must be a sequence of numbers ({exc})") from None
+        if arr.ndim != 1:
+            raise ArgumentError(f"{what} must be one-dimensional, got shape {arr.shape}")
+        if dimensions is not None and arr.shape[0] != dimensions:
+            raise ArgumentError(
+                f"{what} has {arr.shape[0]} dimensions, the collection's spec has {dimensions}"
+            )
+        # One BLAS call rather than a ufunc pass and a reduction: on the query path this runs in a
+        # process just woken from waiting on the database, with cold caches, where isfinite().all()
+        # measured ~40 us of a 1.5 ms search. x.x is finite unless an element is NaN or infinite, or
+        # the squares overflow (|x| > 1.8e19, a finite vector): the exact check tells these apart.
+        square_norm = float(arr.dot(arr))
+    if not math.isfinite(square_norm) and not np.isfinite(arr).all():
         raise ArgumentError(f"{what} contains NaN or infinite values")
     return arr
 
