@@ -334,8 +334,9 @@ def report(
 ) -> None:
     by_label = {item.label: item for item in loaded}
     print(
-        f"search latency, ms, k={K}: {args.queries} held-out queries, ours and raw interleaved one by one "
-        f"after {args.warmup} warm-up pairs; recall@10 against exact search"
+        f"search latency, ms, k={K}: {args.queries} held-out queries, ours and raw interleaved step by step "
+        f"(query i through ours, i + {args.queries // 2} through raw) after {args.warmup} warm-up pairs; "
+        "+us: median over queries of ours minus raw on the same query; recall@10 against exact search"
     )
     corpora: dict[int, Corpus] = {}
     for item in loaded:
