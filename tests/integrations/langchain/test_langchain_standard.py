@@ -13,10 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 from langchain_tests.integration_tests import EmbeddingsIntegrationTests, VectorStoreIntegrationTests
-from lc_stores import BACKENDS, store_of
 
 from gemini_vectors.langchain import GeminiEmbeddings, GeminiVectorStore
 from gemini_vectors.testing.gemini_emulator import GeminiEmulator
+from tests.integrations.backends import BACKENDS, store_of
 
 
 class TestGeminiEmbeddingsStandard(EmbeddingsIntegrationTests):
@@ -36,8 +36,8 @@ class TestGeminiEmbeddingsStandard(EmbeddingsIntegrationTests):
 class TestGeminiVectorStoreStandard(VectorStoreIntegrationTests):
     @pytest.fixture(params=BACKENDS)
     def vectorstore(self, request: pytest.FixtureRequest) -> Iterator[GeminiVectorStore]:
-        with store_of(request.param, request) as store:
-            vs = GeminiVectorStore(self.get_embeddings(), store, f"lc-std-{uuid.uuid4().hex[:8]}")
+        with store_of(request.param, request) as at:
+            vs = GeminiVectorStore(self.get_embeddings(), at.store, f"lc-std-{uuid.uuid4().hex[:8]}")
             try:
                 yield vs
             finally:

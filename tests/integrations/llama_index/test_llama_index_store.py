@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from li_reopen import QUERIES, answers
-from li_stores import StoreAt
 from llama_index.core import Document, StorageContext, VectorStoreIndex
 from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.schema import ImageNode, NodeRelationship, RelatedNodeInfo, TextNode
@@ -28,6 +27,7 @@ import gemini_vectors as gv
 from gemini_vectors.filters import TEXT_KEY
 from gemini_vectors.llama_index import GeminiEmbedding, GeminiVectorStore, embedding_identity
 from gemini_vectors.testing.gemini_emulator import GeminiEmulator
+from tests.integrations.backends import StoreAt
 from tests.media import png
 
 DIMS = 128
