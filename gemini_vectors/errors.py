@@ -174,6 +174,18 @@ class UnknownStoreError(ConfigurationError, LookupError):
 class CollectionNotFoundError(StoreError, LookupError):
     """The collection does not exist in the store."""
 
+    @classmethod
+    def dropped_since_opened(cls, name: str) -> CollectionNotFoundError:
+        """For a handle whose collection was dropped after it was opened.
+
+        A collection created since under the same name is another one (perhaps of another spec): a
+        handle never reads or writes it, so the caller must open the name again.
+        """
+        return cls(
+            f"collection {name!r} was dropped since this handle opened it (a collection created since "
+            "under the same name is another one); open it again with store.open_collection"
+        )
+
 
 class FilterError(GeminiVectorsError, ValueError):
     """A metadata filter is malformed; the message shows the offending part."""

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from gemini_vectors.errors import CollectionNotFoundError
+from gemini_vectors.errors import CollectionNotFoundError, SpecMismatchError
 from gemini_vectors.filters import Filter, matches
 from gemini_vectors.hookspecs import RegisterStore, hookimpl
 from gemini_vectors.spec import EmbeddingSpec
@@ -50,15 +50,15 @@ class MemoryCollection(StoreCollection):
 
     max_id_length = None  # ids are dict keys: any length is stored
 
-    def __init__(self, store: MemoryStore, name: str, spec: EmbeddingSpec) -> None:
+    def __init__(self, store: MemoryStore, name: str, spec: EmbeddingSpec, table: _Table) -> None:
         super().__init__(name, spec)
         self._store = store
+        self._opened = table  # the handle's collection; a later one under the same name is another
 
     def _table(self) -> _Table:
-        table = self._store.tables.get(self.name)
-        if table is None:
-            raise CollectionNotFoundError(f"collection {self.name!r} was dropped")
-        return table
+        if self._store.tables.get(self.name) is not self._opened:
+            raise CollectionNotFoundError.dropped_since_opened(self.name)
+        return self._opened
 
     def upsert(self, records: Sequence[Record]) -> None:
         dims = self.spec.dimensions
@@ -136,7 +136,8 @@ class MemoryCollection(StoreCollection):
 
     def drop(self) -> None:
         with self._store.lock:
-            self._store.tables.pop(self.name, None)
+            if self._store.tables.get(self.name) is self._opened:
+                del self._store.tables[self.name]
 
 
 class MemoryStore(VectorStore):
@@ -155,10 +156,18 @@ class MemoryStore(VectorStore):
     def create_collection(self, name: str, spec: EmbeddingSpec) -> StoreCollection:
         with self.lock:
             table = self.tables.setdefault(name, _Table(spec))
-        return self.open_collection(name, spec) if table.spec != spec else MemoryCollection(self, name, spec)
+        if table.spec != spec:
+            raise SpecMismatchError(name, table.spec, spec)
+        return MemoryCollection(self, name, spec, table)
 
     def attach_collection(self, name: str, spec: EmbeddingSpec) -> StoreCollection:
-        return MemoryCollection(self, name, spec)
+        with self.lock:
+            table = self.tables.get(name)
+        if table is None:
+            raise CollectionNotFoundError(f"no collection {name!r} in {self.url}")
+        if table.spec != spec:
+            raise SpecMismatchError(name, table.spec, spec)
+        return MemoryCollection(self, name, spec, table)
 
     def list_collections(self) -> list[str]:
         with self.lock:

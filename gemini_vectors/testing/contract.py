@@ -16,6 +16,7 @@ against a shared, long-lived server. Class attributes tune it to what a backend 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import uuid
@@ -275,6 +276,39 @@ class VectorStoreContract:
         assert name not in store.list_collections()
         fresh = store.open_collection(name, spec)
         assert fresh.count() == 0
+
+    def test_a_handle_on_a_collection_dropped_and_created_again_refuses_to_touch_it(
+        self, store: VectorStore, name: str, spec: EmbeddingSpec
+    ) -> None:
+        """Guarantee 2: two specs never meet in one collection, also through a handle opened before.
+
+        Another process dropped the collection and created it again with another model's spec of the
+        same length, which nothing but the spec tells apart. A write through the old handle would put
+        one space's vectors among another's, a search would rank one space's query against the other's
+        vectors, and a drop would delete a collection the handle never opened. The handle may say the
+        collection is gone (CollectionNotFoundError) or that the spec differs (SpecMismatchError).
+        """
+        if self.one_spec_per_store:
+            pytest.skip("this backend holds one spec per store: a collection created again has the same")
+        refused = (CollectionNotFoundError, SpecMismatchError)
+        stale = store.open_collection(name, spec)
+        stale.upsert(make_records(2, dims=self.dimensions))
+        store.drop_collection(name)
+        other = EmbeddingSpec.for_model("gemini-embedding-001", self.dimensions)
+        fresh = store.open_collection(name, other)
+        fresh.upsert(make_records(1, dims=self.dimensions, prefix="fresh"))
+        probe = unit_vectors(1, dims=self.dimensions, seed=3)[0]
+        with pytest.raises(refused):
+            stale.upsert(make_records(1, dims=self.dimensions, prefix="stale"))
+        with pytest.raises(refused):
+            stale.query(probe, k=1)
+        with pytest.raises(refused):
+            stale.delete(ids=["fresh0"])
+        with contextlib.suppress(*refused):  # dropping what is gone may also be a no-op
+            stale.drop()
+        assert store.stored_spec(name) == other
+        assert [r.id for r in fresh.get(["fresh0", "stale0"])] == ["fresh0"]
+        assert fresh.count() == 1
 
     # -- writing and reading -----------------------------------------------------------------------
 

@@ -191,16 +191,22 @@ def plan_storage(
 
 
 _UNSAFE = re.compile(r"[^a-z0-9_]+")
+_INCARNATION = re.compile(r"[0-9a-f]{1,8}")
 
 
-def table_name_for(collection: str) -> str:
-    """A safe, stable table name for any collection name: a sanitized prefix plus a hash.
+def table_name_for(collection: str, incarnation: str | None = None) -> str:
+    """A safe table name for any collection name: a sanitized prefix, a hash, and the incarnation.
 
     The prefix keeps tables recognizable in ``\\dt``; the hash of the full name keeps two names that
-    sanitize alike (``"a b"``, ``"a-b"``) apart. The result is at most 63 bytes, PostgreSQL's limit.
+    sanitize alike (``"a b"``, ``"a-b"``) apart. ``incarnation`` (a few hex digits, new for each
+    creation) keeps a collection created again under a dropped one's name in a table of its own. The
+    result leaves room within PostgreSQL's 63 bytes for the index suffixes (``_hnsw``, ``_gin``).
     Identifiers are still always quoted through ``psycopg.sql``.
     """
+    if incarnation is not None and not _INCARNATION.fullmatch(incarnation):
+        raise ValueError(f"an incarnation is 1 to 8 lowercase hex digits, got {incarnation!r}")
     ascii_name = unicodedata.normalize("NFKD", collection).encode("ascii", "ignore").decode("ascii")
-    slug = _UNSAFE.sub("_", ascii_name.lower()).strip("_")[:40]
+    slug = _UNSAFE.sub("_", ascii_name.lower()).strip("_")[: 40 if incarnation is None else 31]
     digest = hashlib.sha256(collection.encode("utf-8")).hexdigest()[:12]
-    return f"gv_{slug}_{digest}" if slug else f"gv_{digest}"
+    suffix = "" if incarnation is None else f"_{incarnation}"
+    return f"gv_{slug}_{digest}{suffix}" if slug else f"gv_{digest}{suffix}"

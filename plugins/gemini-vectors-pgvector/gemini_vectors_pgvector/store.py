@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import os
+import secrets
 import time
 import weakref
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
@@ -233,7 +234,7 @@ class PgVectorCollection(StoreCollection):
         try:
             return self._store._run(what, fn, single_statement=single_statement)
         except psycopg.errors.UndefinedTable as exc:
-            raise CollectionNotFoundError(f"collection {self.name!r} no longer exists (dropped?)") from exc
+            raise CollectionNotFoundError.dropped_since_opened(self.name) from exc
         except psycopg.Error as exc:
             raise StoreError(f"{what} on collection {self.name!r} failed: {self._store._say(exc)}") from exc
 
@@ -264,7 +265,7 @@ class PgVectorCollection(StoreCollection):
                 said = f"{type(exc).__name__}: {self._store._say(exc)}"
                 failed = {row[0]: said for row in rows[start:]}
                 if isinstance(exc, psycopg.errors.UndefinedTable):
-                    raise CollectionNotFoundError(f"collection {self.name!r} no longer exists") from exc
+                    raise CollectionNotFoundError.dropped_since_opened(self.name) from exc
                 raise WriteError(f"upsert into collection {self.name!r} failed", failed) from exc
 
     def _prepare(self, records: Sequence[Record]) -> list[Row]:
@@ -635,8 +636,8 @@ class PgVectorCollection(StoreCollection):
         collection see it when they next open it).
 
         Raises:
-            StoreError: the collection changed since this handle opened it (dropped, or re-created with
-                another plan); open it again.
+            CollectionNotFoundError: the collection was dropped since this handle opened it (perhaps
+                created again since: that is another collection); open it again.
         """
         check_ef_search(self, value, per_query=False)
         # Only the ef_search key changes, and only in the plan this handle opened: a handle whose
@@ -651,10 +652,8 @@ class PgVectorCollection(StoreCollection):
             "set_ef_search", lambda conn: conn.execute(statement, params).rowcount, single_statement=True
         )
         if done != 1:
-            raise StoreError(
-                f"collection {self.name!r} changed since this handle opened it (dropped, or re-created "
-                "with another storage plan); open it again to set its ef_search"
-            )
+            # the registry row of this handle's table is gone: only a drop removes it
+            raise CollectionNotFoundError.dropped_since_opened(self.name)
         self._plan = replace(self._plan, ef_search=value)
 
     def search_sql(
@@ -1186,7 +1185,10 @@ class PgVectorStore(VectorStore):
         self.check_collection_name(name)
         _check_text(name, "collection name")
         plan = plan_storage(spec.dimensions, self._index_choice, **self._tuning)
-        table = table_name_for(name)
+        # A table of its own per creation: a handle opened before a drop and a re-creation under the same
+        # name still names the dropped table, so its statements fail (UndefinedTable) instead of reading
+        # or writing the new collection, which may hold another spec's vectors of the same length.
+        table = table_name_for(name, incarnation=secrets.token_hex(3))
 
         def run(conn: Conn) -> tuple[str, EmbeddingSpec, StoragePlan]:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_key("registry", self.schema or "")])
@@ -1286,7 +1288,11 @@ class PgVectorStore(VectorStore):
             conn.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_key("registry", self.schema or "")])
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._ident(table)))
             if self._registry_exists(conn):
-                conn.execute(sql.SQL("DELETE FROM {} WHERE name = %s").format(self._registry), [name])
+                # this table's row only: a stale handle must not unregister a collection created since
+                conn.execute(
+                    sql.SQL("DELETE FROM {} WHERE name = %s AND table_name = %s").format(self._registry),
+                    [name, table],
+                )
 
         self._run_wrapped("drop", run)
 

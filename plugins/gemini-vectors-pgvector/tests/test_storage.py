@@ -54,11 +54,20 @@ def test_plan_refuses_what_pgvector_cannot_index() -> None:
         "e\u0301",
     ],
 )
-def test_table_names_are_safe_and_short(name: str) -> None:
-    table = table_name_for(name)
+@pytest.mark.parametrize("incarnation", [None, "0", "a3f09c", "fffffff0"])
+def test_table_names_are_safe_and_short(name: str, incarnation: str | None) -> None:
+    table = table_name_for(name, incarnation)
     assert re.fullmatch(r"gv_[a-z0-9_]+", table)
     assert len(table.encode()) <= 63 - len("_hnsw")  # index names add a suffix
-    assert table_name_for(name) == table
+    assert table_name_for(name, incarnation) == table
+    if incarnation is not None:
+        assert table.endswith("_" + incarnation) and table != table_name_for(name, incarnation[:-1] + "1")
+
+
+@pytest.mark.parametrize("bad", ["", "A3", "g", "123456789", "1; DROP TABLE x"])
+def test_an_incarnation_is_a_few_hex_digits(bad: str) -> None:
+    with pytest.raises(ValueError, match="hex digits"):
+        table_name_for("docs", bad)
 
 
 def test_table_names_keep_similar_names_apart() -> None:
