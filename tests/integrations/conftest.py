@@ -7,6 +7,11 @@ come from ``gemini_vectors.testing``.
 
 from __future__ import annotations
 
+import pytest
+
 from tests.integrations.backends import pg_url, pinecone_emulator, weaviate_url
 
 __all__ = ["pg_url", "pinecone_emulator", "weaviate_url"]
+
+# the shared checks' plain asserts report the values compared, as in a test module
+pytest.register_assert_rewrite("tests.integrations.gemini_wire")

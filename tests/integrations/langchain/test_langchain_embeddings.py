@@ -1,13 +1,8 @@
-"""GeminiEmbeddings at the Gemini API emulator: what goes over the wire, checked against the raw SDK.
-
-Expected vectors come from the unmodified google-genai SDK sending the Contents by hand (one per text,
-the task prefix written out), never from our own Embedder, so a wrong prefix or a merged Content shows.
-"""
+"""GeminiEmbeddings at the Gemini API emulator: what goes over the wire, checked against the raw SDK
+(see :mod:`tests.integrations.gemini_wire`)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,65 +12,34 @@ from google.genai import types
 import gemini_vectors as gv
 from gemini_vectors.langchain import GeminiEmbeddings
 from gemini_vectors.testing.gemini_emulator import GeminiEmulator
+from tests.integrations.fresh_imports import import_error_without, modules_imported_by
+from tests.integrations.gemini_wire import (
+    DIMS,
+    DOCUMENTS,
+    assert_all_are_the_similarity_query,
+    assert_documents_went_out_one_content_each,
+    assert_is_the_query,
+    raw_vectors,
+)
 from tests.media import png
-
-DIMS = 128
-
-
-def raw_vectors(emulator: GeminiEmulator, parts: list[types.Part]) -> np.ndarray:
-    """What the emulator answers for one Content per part, sent by the SDK itself."""
-    client = emulator.client()  # kept in a local: a collected Client closes its HTTP session
-    answer = client.models.embed_content(
-        model="gemini-embedding-2",
-        contents=[types.Content(parts=[part]) for part in parts],
-        config=types.EmbedContentConfig(output_dimensionality=DIMS),
-    )
-    assert answer.embeddings is not None
-    out = np.asarray([e.values for e in answer.embeddings], dtype=np.float32)
-    unit: np.ndarray = out / np.linalg.norm(out, axis=1, keepdims=True)
-    return unit
 
 
 def test_250_documents_are_250_vectors_in_3_calls_with_the_document_prefix(
     gemini_emulator: GeminiEmulator,
 ) -> None:
     emb = GeminiEmbeddings(client=gemini_emulator.client(), dimensions=DIMS)
-    texts = [f"document number {i} about topic {i % 7}" for i in range(250)]
-    vectors = emb.embed_documents(texts)
-    assert gemini_emulator.stats.embed_calls == 3
-    assert sorted(n for n, _ in gemini_emulator.stats.call_sizes) == [50, 100, 100]
-    assert len(vectors) == 250 and all(len(v) == DIMS for v in vectors)
-    assert len({tuple(v) for v in vectors}) == 250  # one Content per text: no merged vector
-    picked = [0, 99, 100, 249]
-    expected = raw_vectors(
-        gemini_emulator, [types.Part.from_text(text=f"title: none | text: {texts[i]}") for i in picked]
-    )
-    np.testing.assert_allclose(np.asarray([vectors[i] for i in picked]), expected, rtol=1e-5, atol=1e-6)
+    assert_documents_went_out_one_content_each(gemini_emulator, emb.embed_documents(DOCUMENTS))
 
 
 def test_embed_query_carries_the_query_prefix(gemini_emulator: GeminiEmulator) -> None:
     emb = GeminiEmbeddings(client=gemini_emulator.client(), dimensions=DIMS)
-    query = np.asarray(emb.embed_query("a sleeping cat"))
-    prefixed, bare = raw_vectors(
-        gemini_emulator,
-        [
-            types.Part.from_text(text="task: search result | query: a sleeping cat"),
-            types.Part.from_text(text="a sleeping cat"),
-        ],
-    )
-    np.testing.assert_allclose(query, prefixed, rtol=1e-5, atol=1e-6)
-    assert not np.allclose(query, bare)
+    assert_is_the_query(gemini_emulator, emb.embed_query("a sleeping cat"), "a sleeping cat")
 
 
 def test_task_is_configurable(gemini_emulator: GeminiEmulator) -> None:
     emb = GeminiEmbeddings(client=gemini_emulator.client(), dimensions=DIMS, task="SEMANTIC_SIMILARITY")
     doc, query = emb.embed_documents(["two cats"])[0], emb.embed_query("two cats")
-    (expected,) = raw_vectors(
-        gemini_emulator, [types.Part.from_text(text="task: sentence similarity | query: two cats")]
-    )
-    np.testing.assert_allclose(
-        np.asarray([doc, query]), np.asarray([expected, expected]), rtol=1e-5, atol=1e-6
-    )
+    assert_all_are_the_similarity_query(gemini_emulator, [doc, query], "two cats")
     with pytest.raises(gv.ConfigurationError, match="not both"):
         GeminiEmbeddings(client=gemini_emulator.client(), task="CLUSTERING", query_task="RETRIEVAL_QUERY")
 
@@ -118,19 +82,9 @@ def test_bad_input_is_refused_before_any_call(gemini_emulator: GeminiEmulator) -
 
 
 def test_importing_the_package_does_not_import_langchain() -> None:
-    code = "import sys, gemini_vectors; assert 'langchain_core' not in sys.modules, 'imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    assert "langchain_core" not in modules_imported_by("gemini_vectors")
 
 
 def test_a_missing_langchain_core_names_the_extra() -> None:
-    # None in sys.modules makes "import langchain_core" fail as it does when it is not installed
-    code = (
-        "import sys\n"
-        "sys.modules['langchain_core'] = None\n"
-        "try:\n"
-        "    import gemini_vectors.langchain\n"
-        "except ImportError as exc:\n"
-        "    print(exc)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    out = import_error_without("langchain_core", "gemini_vectors.langchain")
     assert "pip install 'gemini-vectors[langchain]'" in out

@@ -1,13 +1,8 @@
-"""GeminiEmbedding at the Gemini API emulator: what goes over the wire, checked against the raw SDK.
-
-Expected vectors come from the unmodified google-genai SDK sending the Contents by hand (one per text,
-the task prefix written out), never from our own Embedder, so a wrong prefix or a merged Content shows.
-"""
+"""GeminiEmbedding at the Gemini API emulator: what goes over the wire, checked against the raw SDK
+(see :mod:`tests.integrations.gemini_wire`)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from io import BytesIO
 from pathlib import Path
 
@@ -19,23 +14,17 @@ from llama_index.core.embeddings import MultiModalEmbedding
 import gemini_vectors as gv
 from gemini_vectors.llama_index import GeminiEmbedding
 from gemini_vectors.testing.gemini_emulator import GeminiEmulator
+from tests.integrations.fresh_imports import import_error_without, modules_imported_by
+from tests.integrations.gemini_wire import (
+    DIMS,
+    DOCUMENTS,
+    assert_all_are_the_similarity_query,
+    assert_documents_went_out_one_content_each,
+    assert_is_the_query,
+    document_part,
+    raw_vectors,
+)
 from tests.media import png
-
-DIMS = 128
-
-
-def raw_vectors(emulator: GeminiEmulator, parts: list[types.Part]) -> np.ndarray:
-    """What the emulator answers for one Content per part, sent by the SDK itself."""
-    client = emulator.client()  # kept in a local: a collected Client closes its HTTP session
-    answer = client.models.embed_content(
-        model="gemini-embedding-2",
-        contents=[types.Content(parts=[part]) for part in parts],
-        config=types.EmbedContentConfig(output_dimensionality=DIMS),
-    )
-    assert answer.embeddings is not None
-    out = np.asarray([e.values for e in answer.embeddings], dtype=np.float32)
-    unit: np.ndarray = out / np.linalg.norm(out, axis=1, keepdims=True)
-    return unit
 
 
 def test_250_texts_are_250_vectors_in_3_calls_with_the_document_prefix(
@@ -43,44 +32,21 @@ def test_250_texts_are_250_vectors_in_3_calls_with_the_document_prefix(
 ) -> None:
     emb = GeminiEmbedding(client=gemini_emulator.client(), dimensions=DIMS)
     assert isinstance(emb, MultiModalEmbedding)
-    texts = [f"document number {i} about topic {i % 7}" for i in range(250)]
-    vectors = emb.get_text_embedding_batch(texts)  # what VectorStoreIndex calls
-    assert gemini_emulator.stats.embed_calls == 3
-    assert sorted(n for n, _ in gemini_emulator.stats.call_sizes) == [50, 100, 100]
-    assert len(vectors) == 250 and all(len(v) == DIMS for v in vectors)
-    assert len({tuple(v) for v in vectors}) == 250  # one Content per text: no merged vector
-    picked = [0, 99, 100, 249]
-    expected = raw_vectors(
-        gemini_emulator, [types.Part.from_text(text=f"title: none | text: {texts[i]}") for i in picked]
-    )
-    np.testing.assert_allclose(np.asarray([vectors[i] for i in picked]), expected, rtol=1e-5, atol=1e-6)
-    (single,) = raw_vectors(gemini_emulator, [types.Part.from_text(text=f"title: none | text: {texts[5]}")])
-    np.testing.assert_allclose(emb.get_text_embedding(texts[5]), single, rtol=1e-5, atol=1e-6)
+    vectors = emb.get_text_embedding_batch(DOCUMENTS)  # what VectorStoreIndex calls
+    assert_documents_went_out_one_content_each(gemini_emulator, vectors)
+    (single,) = raw_vectors(gemini_emulator, [document_part(DOCUMENTS[5])])
+    np.testing.assert_allclose(emb.get_text_embedding(DOCUMENTS[5]), single, rtol=1e-5, atol=1e-6)
 
 
 def test_query_embedding_carries_the_query_prefix(gemini_emulator: GeminiEmulator) -> None:
     emb = GeminiEmbedding(client=gemini_emulator.client(), dimensions=DIMS)
-    query = np.asarray(emb.get_query_embedding("a sleeping cat"))
-    prefixed, bare = raw_vectors(
-        gemini_emulator,
-        [
-            types.Part.from_text(text="task: search result | query: a sleeping cat"),
-            types.Part.from_text(text="a sleeping cat"),
-        ],
-    )
-    np.testing.assert_allclose(query, prefixed, rtol=1e-5, atol=1e-6)
-    assert not np.allclose(query, bare)
+    assert_is_the_query(gemini_emulator, emb.get_query_embedding("a sleeping cat"), "a sleeping cat")
 
 
 def test_task_is_configurable(gemini_emulator: GeminiEmulator) -> None:
     emb = GeminiEmbedding(client=gemini_emulator.client(), dimensions=DIMS, task="SEMANTIC_SIMILARITY")
     doc, query = emb.get_text_embedding("two cats"), emb.get_query_embedding("two cats")
-    (expected,) = raw_vectors(
-        gemini_emulator, [types.Part.from_text(text="task: sentence similarity | query: two cats")]
-    )
-    np.testing.assert_allclose(
-        np.asarray([doc, query]), np.asarray([expected, expected]), rtol=1e-5, atol=1e-6
-    )
+    assert_all_are_the_similarity_query(gemini_emulator, [doc, query], "two cats")
     with pytest.raises(gv.ConfigurationError, match="not both"):
         GeminiEmbedding(client=gemini_emulator.client(), task="CLUSTERING", query_task="RETRIEVAL_QUERY")
 
@@ -130,19 +96,9 @@ def test_bad_input_is_refused_before_any_call(gemini_emulator: GeminiEmulator) -
 
 
 def test_importing_the_package_does_not_import_llama_index() -> None:
-    code = "import sys, gemini_vectors; assert 'llama_index' not in sys.modules, 'imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    assert "llama_index" not in modules_imported_by("gemini_vectors")
 
 
 def test_a_missing_llama_index_core_names_the_extra() -> None:
-    # None in sys.modules makes "import llama_index.core" fail as it does when it is not installed
-    code = (
-        "import sys\n"
-        "sys.modules['llama_index.core'] = None\n"
-        "try:\n"
-        "    import gemini_vectors.llama_index\n"
-        "except ImportError as exc:\n"
-        "    print(exc)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    out = import_error_without("llama_index.core", "gemini_vectors.llama_index")
     assert "pip install 'gemini-vectors[llama-index]'" in out
