@@ -50,15 +50,20 @@ class MemoryCollection(StoreCollection):
 
     max_id_length = None  # ids are dict keys: any length is stored
 
-    def __init__(self, store: MemoryStore, name: str, spec: EmbeddingSpec, table: _Table) -> None:
+    def __init__(self, store: MemoryStore, name: str, spec: EmbeddingSpec) -> None:
         super().__init__(name, spec)
         self._store = store
-        self._opened = table  # the handle's collection; a later one under the same name is another
+        with store.lock:
+            # The handle's collection: one created later under the same name is another. One of another
+            # spec, created since the caller looked, is never the handle's.
+            table = store.tables.get(name)
+            self._opened = table if table is not None and table.spec == spec else None
 
     def _table(self) -> _Table:
-        if self._store.tables.get(self.name) is not self._opened:
+        opened = self._opened
+        if opened is None or self._store.tables.get(self.name) is not opened:
             raise CollectionNotFoundError.dropped_since_opened(self.name)
-        return self._opened
+        return opened
 
     def upsert(self, records: Sequence[Record]) -> None:
         dims = self.spec.dimensions
@@ -136,7 +141,7 @@ class MemoryCollection(StoreCollection):
 
     def drop(self) -> None:
         with self._store.lock:
-            if self._store.tables.get(self.name) is self._opened:
+            if self._opened is not None and self._store.tables.get(self.name) is self._opened:
                 del self._store.tables[self.name]
 
 
@@ -158,7 +163,7 @@ class MemoryStore(VectorStore):
             table = self.tables.setdefault(name, _Table(spec))
         if table.spec != spec:
             raise SpecMismatchError(name, table.spec, spec)
-        return MemoryCollection(self, name, spec, table)
+        return MemoryCollection(self, name, spec)
 
     def attach_collection(self, name: str, spec: EmbeddingSpec) -> StoreCollection:
         with self.lock:
@@ -167,7 +172,7 @@ class MemoryStore(VectorStore):
             raise CollectionNotFoundError(f"no collection {name!r} in {self.url}")
         if table.spec != spec:
             raise SpecMismatchError(name, table.spec, spec)
-        return MemoryCollection(self, name, spec, table)
+        return MemoryCollection(self, name, spec)
 
     def list_collections(self) -> list[str]:
         with self.lock:
