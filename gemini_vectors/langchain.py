@@ -35,6 +35,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a test in a subpro
         f"(or pip install 'langchain-core>=1,<2'); importing it failed with: {exc}"
     ) from exc
 
+from gemini_vectors import adapter_kit
 from gemini_vectors.collection import Collection
 from gemini_vectors.content import Image
 from gemini_vectors.embedder import Embedder, ItemLike
@@ -46,7 +47,6 @@ from gemini_vectors.errors import (
     SpecMismatchError,
 )
 from gemini_vectors.filters import TEXT_KEY, FilterLike
-from gemini_vectors.plugins import connect
 from gemini_vectors.spec import EmbeddingSpec, TaskType
 from gemini_vectors.store import Match, Record
 from gemini_vectors.store import VectorStore as GVVectorStore
@@ -89,7 +89,7 @@ class GeminiEmbeddings(Embeddings):
 
     def __init__(
         self,
-        model: str = "gemini-embedding-2",
+        model: str = adapter_kit.DEFAULT_MODEL,
         dimensions: int | None = None,
         *,
         task: TaskType | str | None = None,
@@ -100,23 +100,10 @@ class GeminiEmbeddings(Embeddings):
         embedder: Embedder | None = None,
         **embedder_options: Any,
     ) -> None:
-        if task is not None and (query_task is not None or document_task is not None):
-            raise ConfigurationError("pass task= (for both) or query_task=/document_task=, not both")
-        self.query_task = TaskType.parse(query_task or task or TaskType.RETRIEVAL_QUERY)
-        self.document_task = TaskType.parse(document_task or task or TaskType.RETRIEVAL_DOCUMENT)
-        if embedder is not None:
-            if not isinstance(embedder, Embedder):
-                raise ConfigurationError(f"embedder= takes a gemini_vectors.Embedder, got {type(embedder)}")
-            fixed = {"model": model != "gemini-embedding-2", "dimensions": dimensions is not None}
-            fixed |= {"client": client is not None, "api_key": api_key is not None}
-            fixed |= dict.fromkeys(embedder_options, True)
-            if clash := sorted(name for name, given in fixed.items() if given):
-                raise ConfigurationError(
-                    f"embedder= already fixes {', '.join(clash)}; configure the Embedder instead"
-                )
-            self.embedder = embedder
-        else:
-            self.embedder = Embedder(model, dimensions, client=client, api_key=api_key, **embedder_options)
+        self.query_task, self.document_task = adapter_kit.tasks_of(task, query_task, document_task)
+        self.embedder = adapter_kit.embedder_of(
+            embedder, model, dimensions, client=client, api_key=api_key, options=embedder_options
+        )
 
     @property
     def spec(self) -> EmbeddingSpec:
@@ -135,7 +122,7 @@ class GeminiEmbeddings(Embeddings):
         self, texts: list[str], *, titles: Sequence[str | None] | None = None
     ) -> list[list[float]]:
         """Embed texts as documents (``document_task``), one vector per text, in input order."""
-        return _as_lists(self.embedder.embed(_texts(texts), self.document_task, titles=titles))
+        return adapter_kit.as_lists(self.embedder.embed(_texts(texts), self.document_task, titles=titles))
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one query (``query_task``)."""
@@ -146,7 +133,9 @@ class GeminiEmbeddings(Embeddings):
         self, texts: list[str], *, titles: Sequence[str | None] | None = None
     ) -> list[list[float]]:
         """Async twin of :meth:`embed_documents`, on the SDK's async client."""
-        return _as_lists(await self.embedder.aembed(_texts(texts), self.document_task, titles=titles))
+        return adapter_kit.as_lists(
+            await self.embedder.aembed(_texts(texts), self.document_task, titles=titles)
+        )
 
     async def aembed_query(self, text: str) -> list[float]:
         """Async twin of :meth:`embed_query`."""
@@ -168,7 +157,7 @@ class GeminiEmbeddings(Embeddings):
 
         ``task`` defaults to ``document_task``; items are checked against the model's limits first.
         """
-        return _as_lists(self.embedder.embed(items, task or self.document_task))
+        return adapter_kit.as_lists(self.embedder.embed(items, task or self.document_task))
 
     async def aembed_images(
         self, images: Sequence[str | os.PathLike[str] | bytes], *, task: TaskType | str | None = None
@@ -180,29 +169,15 @@ class GeminiEmbeddings(Embeddings):
         self, items: Sequence[ItemLike], *, task: TaskType | str | None = None
     ) -> list[list[float]]:
         """Async twin of :meth:`embed_items`."""
-        return _as_lists(await self.embedder.aembed(items, task or self.document_task))
-
-
-def _as_lists(matrix: np.ndarray[Any, Any]) -> list[list[float]]:
-    rows: list[list[float]] = matrix.tolist()
-    return rows
+        return adapter_kit.as_lists(await self.embedder.aembed(items, task or self.document_task))
 
 
 def _text(text: object) -> str:
-    if not isinstance(text, str):
-        raise ArgumentError(f"embed_query() takes one str, got {type(text).__name__}")
-    return text
+    return adapter_kit.one_text(text, expected="embed_query() takes one str")
 
 
 def _texts(texts: object) -> list[str]:
-    # LangChain passes lists; a lone str would be read as its characters, one vector per letter
-    if isinstance(texts, str) or not isinstance(texts, Iterable):
-        raise ArgumentError(f"embed_documents() takes a list of str, got {type(texts).__name__}")
-    out = list(texts)
-    for index, text in enumerate(out):
-        if not isinstance(text, str):
-            raise ArgumentError(f"text {index} is a {type(text).__name__}, not a str")
-    return out
+    return adapter_kit.text_list(texts, expected="embed_documents() takes a list of str")
 
 
 def _images(images: object) -> list[ItemLike]:
@@ -263,14 +238,8 @@ class GeminiVectorStore(LangChainVectorStore):
                 "embedding= takes a LangChain Embeddings (GeminiEmbeddings or another), "
                 f"not {type(embedding).__name__}"
             )
-        if not isinstance(collection_name, str) or not collection_name:
-            raise ArgumentError(f"collection_name is a non-empty str, got {collection_name!r}")
-        if isinstance(store, GVVectorStore):
-            if connect_options:
-                raise ConfigurationError(f"{sorted(connect_options)} apply to a store URL, not an open store")
-            self.store, self._owns_store = store, False
-        else:
-            self.store, self._owns_store = connect(store, **connect_options), True
+        adapter_kit.check_collection_name(collection_name)
+        self.store, self._owns_store = adapter_kit.open_store(store, connect_options)
         self._embedding = embedding
         self.collection_name = collection_name
         self._gemini = embedding.embedder if isinstance(embedding, GeminiEmbeddings) else None

@@ -50,6 +50,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a test in a subpro
         f"(or pip install 'llama-index-core>=0.14,<0.15'); importing it failed with: {exc}"
     ) from exc
 
+from gemini_vectors import adapter_kit
 from gemini_vectors.collection import Collection
 from gemini_vectors.content import Image
 from gemini_vectors.embedder import Embedder
@@ -62,7 +63,6 @@ from gemini_vectors.errors import (
     SpecMismatchError,
 )
 from gemini_vectors.filters import TEXT_KEY, matches, parse_filter
-from gemini_vectors.plugins import connect
 from gemini_vectors.spec import EmbeddingSpec, TaskType
 from gemini_vectors.store import Record
 from gemini_vectors.store import VectorStore as GVVectorStore
@@ -117,7 +117,7 @@ class GeminiEmbedding(MultiModalEmbedding):
 
     def __init__(
         self,
-        model_name: str = "gemini-embedding-2",
+        model_name: str = adapter_kit.DEFAULT_MODEL,
         dimensions: int | None = None,
         *,
         task: TaskType | str | None = None,
@@ -131,23 +131,16 @@ class GeminiEmbedding(MultiModalEmbedding):
         num_workers: int | None = None,
         **embedder_options: Any,
     ) -> None:
-        if task is not None and (query_task is not None or document_task is not None):
-            raise ConfigurationError("pass task= (for both) or query_task=/document_task=, not both")
-        queries = TaskType.parse(query_task or task or TaskType.RETRIEVAL_QUERY)
-        documents = TaskType.parse(document_task or task or TaskType.RETRIEVAL_DOCUMENT)
-        if embedder is not None:
-            if not isinstance(embedder, Embedder):
-                raise ConfigurationError(f"embedder= takes a gemini_vectors.Embedder, got {type(embedder)}")
-            fixed = {"model_name": model_name != "gemini-embedding-2", "dimensions": dimensions is not None}
-            fixed |= {"client": client is not None, "api_key": api_key is not None}
-            fixed |= dict.fromkeys(embedder_options, True)
-            if clash := sorted(name for name, given in fixed.items() if given):
-                raise ConfigurationError(
-                    f"embedder= already fixes {', '.join(clash)}; configure the Embedder instead"
-                )
-            built = embedder
-        else:
-            built = Embedder(model_name, dimensions, client=client, api_key=api_key, **embedder_options)
+        queries, documents = adapter_kit.tasks_of(task, query_task, document_task)
+        built = adapter_kit.embedder_of(
+            embedder,
+            model_name,
+            dimensions,
+            client=client,
+            api_key=api_key,
+            options=embedder_options,
+            model_argument="model_name",
+        )
         super().__init__(
             model_name=built.model,
             embed_batch_size=embed_batch_size,
@@ -197,10 +190,10 @@ class GeminiEmbedding(MultiModalEmbedding):
         return (await self._aget_text_embeddings([text]))[0]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return _as_lists(self._embedder.embed(_texts(texts), self._document_task))
+        return adapter_kit.as_lists(self._embedder.embed(_texts(texts), self._document_task))
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return _as_lists(await self._embedder.aembed(_texts(texts), self._document_task))
+        return adapter_kit.as_lists(await self._embedder.aembed(_texts(texts), self._document_task))
 
     # -- images --------------------------------------------------------------------------------------
 
@@ -211,32 +204,18 @@ class GeminiEmbedding(MultiModalEmbedding):
         return (await self._aget_image_embeddings([img_file_path]))[0]
 
     def _get_image_embeddings(self, img_file_paths: list[ImageType]) -> list[list[float]]:
-        return _as_lists(self._embedder.embed(_images(img_file_paths), self._document_task))
+        return adapter_kit.as_lists(self._embedder.embed(_images(img_file_paths), self._document_task))
 
     async def _aget_image_embeddings(self, img_file_paths: list[ImageType]) -> list[list[float]]:
-        return _as_lists(await self._embedder.aembed(_images(img_file_paths), self._document_task))
-
-
-def _as_lists(matrix: np.ndarray[Any, Any]) -> list[list[float]]:
-    rows: list[list[float]] = matrix.tolist()
-    return rows
+        return adapter_kit.as_lists(await self._embedder.aembed(_images(img_file_paths), self._document_task))
 
 
 def _text(text: object) -> str:
-    if not isinstance(text, str):
-        raise ArgumentError(f"a query is one str, got {type(text).__name__}")
-    return text
+    return adapter_kit.one_text(text, expected="a query is one str")
 
 
 def _texts(texts: object) -> list[str]:
-    # a lone str would be read as its characters, one vector per letter
-    if isinstance(texts, str) or not isinstance(texts, Iterable):
-        raise ArgumentError(f"text embeddings take a list of str, got {type(texts).__name__}")
-    out = list(texts)
-    for index, text in enumerate(out):
-        if not isinstance(text, str):
-            raise ArgumentError(f"text {index} is a {type(text).__name__}, not a str")
-    return out
+    return adapter_kit.text_list(texts, expected="text embeddings take a list of str")
 
 
 def _images(images: object) -> list[Image]:
@@ -407,8 +386,7 @@ class GeminiVectorStore(BasePydanticVectorStore):
         embedding_id: str | None = None,
         **connect_options: Any,
     ) -> None:
-        if not isinstance(collection_name, str) or not collection_name:
-            raise ArgumentError(f"collection_name is a non-empty str, got {collection_name!r}")
+        adapter_kit.check_collection_name(collection_name)
         if embed_model is not None and not isinstance(embed_model, BaseEmbedding):
             raise ConfigurationError(
                 f"embed_model= takes a LlamaIndex embedding (GeminiEmbedding or another), "
@@ -417,12 +395,7 @@ class GeminiVectorStore(BasePydanticVectorStore):
         gemini = embed_model.embedder if isinstance(embed_model, GeminiEmbedding) else None
         if gemini is not None and embedding_id is not None:
             raise ConfigurationError("embedding_id= names a foreign embedding; GeminiEmbedding has a spec")
-        if isinstance(store, GVVectorStore):
-            if connect_options:
-                raise ConfigurationError(f"{sorted(connect_options)} apply to a store URL, not an open store")
-            opened, owns = store, False
-        else:
-            opened, owns = connect(store, **connect_options), True
+        opened, owns = adapter_kit.open_store(store, connect_options)
         fields: dict[str, Any] = {"stores_text": True, "collection_name": collection_name}
         super().__init__(**fields)
         self._store, self._owns_store = opened, owns
