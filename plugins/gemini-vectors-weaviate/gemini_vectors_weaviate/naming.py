@@ -5,8 +5,13 @@ Weaviate restricts names more than gemini-vectors does. Class names must match
 (``[_A-Za-z][_0-9A-Za-z]{0,230}``), the server lowers their first letter, refuses ``id``, ``_id`` and
 ``_additional``, and treats two names that differ only in case as the same property. So:
 
-* a collection ``name`` becomes ``{prefix}_{safe part of name}_{10 hex digits of sha256(name)}``: valid,
-  deterministic, and distinct for distinct names; the user's name itself is recorded with the spec;
+* a collection ``name`` has the base name ``{prefix}_{safe part of name}_{10 hex digits of sha256(name)}``:
+  valid, deterministic, and distinct for distinct names; the user's name itself is recorded with the spec.
+  Each creation gets a class of its own, ``{base}_{12 random hex digits}`` (its incarnation), found through
+  the alias ``{base}_alias`` (Weaviate 1.32+), so a handle opened before a drop and re-creation names a
+  class that no longer exists. Classes named ``{base}`` itself (made before incarnations, or on servers
+  without aliases) still open; a base ends in 10 hex digits, an incarnation in 12 and an alias in
+  ``alias``, so none of the three can be another's;
 * a metadata key that is already a safe property name (first letter lower-case or ``_``, no clash with
   reserved or internal names) is used as is, so the data stays readable in Weaviate's own tools; any other
   key (``Title``, ``名前``, ``my-key``, ``id``) is stored under ``gv_k_`` + its UTF-8 bytes in lowercase
@@ -19,6 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import secrets
 import uuid
 
 from gemini_vectors.errors import ConfigurationError, MetadataError
@@ -41,6 +47,11 @@ INTERNAL_PROPERTIES = frozenset({ID_PROPERTY, HASH_PROPERTY, KEYS_PROPERTY, PADD
 ENCODED_PREFIX = "gv_k_"
 #: Default first part of class names.
 DEFAULT_CLASS_PREFIX = "GeminiVectors"
+
+#: Last part of the alias through which a collection's current class is found.
+ALIAS_SUFFIX = "_alias"
+#: Random bytes in the last part of an incarnation's class name (12 hex digits).
+INCARNATION_BYTES = 6
 
 MAX_PROPERTY_NAME = 231
 MAX_CLASS_NAME = 255
@@ -74,6 +85,20 @@ def class_name_for(name: str, prefix: str = DEFAULT_CLASS_PREFIX) -> str:
     digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:10]
     safe = re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_")[:48]
     return f"{prefix}_{safe}_{digest}" if safe else f"{prefix}_{digest}"
+
+
+def alias_name_for(name: str, prefix: str = DEFAULT_CLASS_PREFIX) -> str:
+    """The Weaviate alias that points to the class of collection ``name``'s current incarnation."""
+    return class_name_for(name, prefix) + ALIAS_SUFFIX
+
+
+def incarnation_class_name(name: str, prefix: str = DEFAULT_CLASS_PREFIX) -> str:
+    """A new class name for one creation of collection ``name``: the base name and a random suffix.
+
+    A class per creation is what lets a handle notice, at no cost, that its collection was dropped and
+    created again: its requests name the dropped class, which Weaviate answers with "not found".
+    """
+    return f"{class_name_for(name, prefix)}_{secrets.token_hex(INCARNATION_BYTES)}"
 
 
 def is_plain_key(key: str) -> bool:

@@ -2,8 +2,13 @@
 
 Layout of one collection (see :mod:`.naming` for the names):
 
-* one Weaviate collection (class) per gemini-vectors collection, with one self-provided named vector
-  ``embedding`` (HNSW, cosine distance) holding the L2-normalized embeddings;
+* one Weaviate collection (class) per creation of a gemini-vectors collection, named for the collection
+  and a random incarnation, with one self-provided named vector ``embedding`` (HNSW, cosine distance)
+  holding the L2-normalized embeddings. The alias ``{base}_alias`` points to the current one and is read
+  once on open; a handle keeps the class it opened, so after another process dropped the collection and
+  created it again (perhaps for another model) the handle's queries, writes and deletes name a class
+  that is gone and fail with ``CollectionNotFoundError``, at no cost per request. Classes of the base name
+  itself (from before incarnations, or on a server before 1.32, which has no aliases) open as before;
 * the embedding spec and the user's collection name live in the class **description**, as
   ``gemini-vectors collection {json}``. The description is written in the same request that creates the
   class, so there is no moment when the collection exists without its spec; it travels with the class
@@ -70,10 +75,12 @@ from .naming import (
     PADDED_PROPERTY,
     PREFIX_VECTOR_NAME,
     VECTOR_NAME,
+    alias_name_for,
     candidate_properties,
     check_class_prefix,
     class_name_for,
     encoded_property,
+    incarnation_class_name,
     is_plain_key,
     key_for_property,
     object_uuid,
@@ -339,9 +346,7 @@ class WeaviateCollection(StoreCollection):
         """Reload the property types, checking that the class still records this collection's spec."""
         config = self._store._read_config(self.class_name)
         if config is None:
-            raise CollectionNotFoundError(
-                f"collection {self.name!r} (Weaviate class {self.class_name}) no longer exists"
-            )
+            raise CollectionNotFoundError.dropped_since_opened(self.name)
         recorded = parse_description(config.description)
         if recorded is None:
             raise StoreError(
@@ -531,7 +536,7 @@ class WeaviateCollection(StoreCollection):
             return dict.fromkeys(range(len(chunk)), reason)
         except WeaviateBaseError as exc:
             if "could not find class" in str(exc):
-                raise CollectionNotFoundError(f"collection {self.name!r} was dropped") from exc
+                raise CollectionNotFoundError.dropped_since_opened(self.name) from exc
             # the whole request failed (server unreachable, message too large): retry it as a whole
             return dict.fromkeys(range(len(chunk)), f"batch request failed: {exc}")
         return {index: err.message for index, err in result.errors.items()}
@@ -565,7 +570,8 @@ class WeaviateCollection(StoreCollection):
 
     def _query_error(self, exc: Exception, what: str) -> Exception:
         if "could not find class" in str(exc):
-            return CollectionNotFoundError(f"collection {self.name!r} ({self.class_name}) does not exist")
+            # the handle names the class it opened: gone means dropped, even if the name was created again
+            return CollectionNotFoundError.dropped_since_opened(self.name)
         return StoreError(f"Weaviate {what} on collection {self.name!r} ({self.class_name}) failed: {exc}")
 
     def _translate(self, flt: Filter | None) -> Translation:
@@ -800,8 +806,12 @@ class WeaviateCollection(StoreCollection):
             raise self._query_error(exc, "iteration") from exc
 
     def drop(self) -> None:
-        """Delete the Weaviate collection with its records and its spec."""
-        self._store._delete_class(self.class_name)
+        """Delete the Weaviate collection with its records and its spec.
+
+        Only the class this handle opened is deleted: if the collection was dropped and created again
+        since, this is a no-op and the new one stays.
+        """
+        self._store._drop_class(self.name, self.class_name)
         self._types = None
 
 
@@ -854,14 +864,67 @@ class WeaviateStore(VectorStore):
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
         self.max_results = max_results
-        self._last_read: tuple[str, Any] | None = None
+        #: (collection name, class, config) of the last stored_spec, which open_collection attaches to.
+        self._last_read: tuple[str, str, Any] | None = None
+        #: Whether the server has collection aliases (1.32+); None until the client was asked.
+        self._has_aliases: bool | None = None
 
     def __repr__(self) -> str:
         return f"WeaviateStore({self.url!r}, class_prefix={self.class_prefix!r})"
 
     def class_name(self, name: str) -> str:
-        """The Weaviate class that holds collection ``name`` in this store."""
+        """The base class name of collection ``name`` in this store.
+
+        It is the class of a collection created before incarnations (or on a server without aliases);
+        each creation since has a class of its own, this name and a random suffix, which
+        :attr:`WeaviateCollection.class_name` gives.
+        """
         return class_name_for(name, self.class_prefix)
+
+    def alias_name(self, name: str) -> str:
+        """The alias that points to the class of collection ``name``'s current incarnation."""
+        return alias_name_for(name, self.class_prefix)
+
+    def _no_aliases(self) -> None:
+        """Remember that the server predates aliases (1.32); the client said so without a request."""
+        if self._has_aliases is not False:
+            log.warning(
+                "Weaviate at %s has no collection aliases (1.32+), so a collection handle cannot tell that "
+                "its collection was dropped and created again meanwhile; upgrade the server",
+                self.url,
+            )
+        self._has_aliases = False
+
+    def _alias_target(self, alias: str) -> str | None:
+        """The class ``alias`` points to; None when there is no such alias (or no aliases at all)."""
+        from weaviate.exceptions import WeaviateBaseError, WeaviateUnsupportedFeatureError
+
+        if self._has_aliases is False:
+            return None
+        try:
+            found = self.client.alias.get(alias_name=alias)
+            self._has_aliases = True
+        except WeaviateUnsupportedFeatureError:
+            self._no_aliases()
+            return None
+        except WeaviateBaseError as exc:
+            raise StoreError(f"reading alias {alias} from {self.url} failed: {exc}") from exc
+        return None if found is None else found.collection
+
+    def _resolve(self, name: str) -> tuple[str, Any] | None:
+        """``(class, config)`` of collection ``name``'s current class, or None when there is none.
+
+        The alias comes first; a class of the base name itself is a collection from before
+        incarnations. An alias whose class is gone (deleted without it) is no collection.
+        """
+        target = self._alias_target(self.alias_name(name))
+        if target is not None:
+            config = self._read_config(target)
+            if config is not None:
+                return target, config
+        base = self.class_name(name)
+        config = self._read_config(base)
+        return None if config is None else (base, config)
 
     def _read_config(self, class_name: str) -> Any:
         from weaviate.exceptions import UnexpectedStatusCodeError, WeaviateBaseError
@@ -883,18 +946,38 @@ class WeaviateStore(VectorStore):
         except WeaviateBaseError as exc:
             raise StoreError(f"deleting {class_name} from {self.url} failed: {exc}") from exc
 
+    def _drop_class(self, name: str, class_name: str) -> None:
+        """Delete ``class_name`` (one incarnation of ``name``) and the alias, if it still points there.
+
+        Deleting a class that is gone already is a no-op in Weaviate, and an alias that points to a
+        class created since is left alone: a stale handle's drop never touches the collection it did not
+        open. Weaviate deletes a class's aliases with it; the alias is checked anyway, for a server
+        that leaves them.
+        """
+        from weaviate.exceptions import WeaviateBaseError
+
+        self._delete_class(class_name)
+        if class_name == self.class_name(name):
+            return  # a class from before incarnations has no alias
+        alias = self.alias_name(name)
+        if self._alias_target(alias) == class_name:
+            try:
+                self.client.alias.delete(alias_name=alias)
+            except WeaviateBaseError as exc:
+                raise StoreError(f"deleting alias {alias} from {self.url} failed: {exc}") from exc
+
     def stored_spec(self, name: str) -> EmbeddingSpec | None:
         """The spec recorded in the description of ``name``'s class, or None when there is no class.
 
         Raises:
             StoreError: the class exists but was not made by gemini-vectors for this name.
         """
-        class_name = self.class_name(name)
-        config = self._read_config(class_name)
+        found = self._resolve(name)
         # open_collection attaches right after this read: it takes the config instead of reading again
-        self._last_read = (class_name, config)
-        if config is None:
+        self._last_read = None if found is None else (name, *found)
+        if found is None:
             return None
+        class_name, config = found
         recorded = parse_description(config.description)
         if recorded is None:
             raise StoreError(
@@ -914,7 +997,10 @@ class WeaviateStore(VectorStore):
 
         plan = self.plan
         plan.index.check_dimensions(spec.dimensions)  # before anything is created
-        class_name = self.class_name(name)
+        if self._has_aliases is None:  # open_collection looked the alias up already; a direct call has not
+            self._alias_target(self.alias_name(name))
+        aliased = bool(self._has_aliases)
+        class_name = incarnation_class_name(name, self.class_prefix) if aliased else self.class_name(name)
 
         def internal_property(name: str, data_type: DataType, description: str) -> Property:
             # exact-match text: ids, hashes and key names are never tokenized or searched
@@ -966,33 +1052,79 @@ class WeaviateStore(VectorStore):
             if stored != spec:
                 raise SpecMismatchError(name, stored, spec) from None
             return self.attach_collection(name, stored)  # with the plan its creator chose
+        if aliased:
+            other = self._claim_alias(name, spec, class_name)
+            if other is not None:
+                return other
         return WeaviateCollection(self, name, spec, class_name, plan)
+
+    def _claim_alias(self, name: str, spec: EmbeddingSpec, class_name: str) -> StoreCollection | None:
+        """Point ``name``'s alias at the new ``class_name``; None when it did.
+
+        If another process created the collection meanwhile, its alias stands: the new, empty class is
+        deleted and the other collection is opened (if its spec is this one). An alias left pointing at
+        a deleted class is taken over.
+        """
+        from weaviate.exceptions import WeaviateBaseError
+
+        alias = self.alias_name(name)
+        try:
+            self.client.alias.create(alias_name=alias, target_collection=class_name)
+            return None
+        except WeaviateBaseError as exc:
+            refused = exc
+        target = self._alias_target(alias)
+        try:
+            if target is not None and self._read_config(target) is None:
+                self.client.alias.update(alias_name=alias, new_target_collection=class_name)
+                if self._alias_target(alias) == class_name:
+                    return None
+        except WeaviateBaseError as exc:
+            refused = exc
+        self._delete_class(class_name)  # never written to: no one else knows its name
+        stored = self.stored_spec(name)
+        if stored is None:
+            raise StoreError(
+                f"creating alias {alias} for collection {name!r} ({class_name}) in {self.url} failed: "
+                f"{refused}"
+            ) from refused
+        if stored != spec:
+            raise SpecMismatchError(name, stored, spec) from None
+        return self.attach_collection(name, stored)
 
     def attach_collection(self, name: str, spec: EmbeddingSpec) -> StoreCollection:
         """A handle on the existing collection ``name`` (its spec already checked), with its recorded plan."""
-        class_name = self.class_name(name)
         last, self._last_read = self._last_read, None
-        config = last[1] if last is not None and last[0] == class_name else None
-        if config is None:
-            config = self._read_config(class_name)
-        if config is None:
-            raise CollectionNotFoundError(f"collection {name!r} ({class_name}) no longer exists")
+        found = (last[1], last[2]) if last is not None and last[0] == name else self._resolve(name)
+        if found is None:
+            raise CollectionNotFoundError(f"collection {name!r} no longer exists in {self.url}")
+        class_name, config = found
         plan = recorded_plan(config.description, class_name)
         return WeaviateCollection(self, name, spec, class_name, plan, config)
 
     def list_collections(self) -> list[str]:
         """The names of this store's gemini-vectors collections."""
-        from weaviate.exceptions import WeaviateBaseError
+        from weaviate.exceptions import WeaviateBaseError, WeaviateUnsupportedFeatureError
 
+        aliases: dict[str, Any] = {}
         try:
             configs = self.client.collections.list_all(simple=True)
+            if self._has_aliases is not False:
+                aliases = self.client.alias.list_all()
+        except WeaviateUnsupportedFeatureError:
+            self._no_aliases()
         except WeaviateBaseError as exc:
             raise StoreError(f"listing collections of {self.url} failed: {exc}") from exc
-        names = []
-        for class_name, config in configs.items():
+        names = set()
+        for class_name, config in configs.items():  # classes from before incarnations
             recorded = parse_description(config.description)
             if recorded is not None and self.class_name(recorded[0]) == class_name:
-                names.append(recorded[0])
+                names.add(recorded[0])
+        for alias, found in aliases.items():  # current incarnations; a class without its alias is none
+            target = configs.get(found.collection)
+            recorded = parse_description(target.description) if target is not None else None
+            if recorded is not None and self.alias_name(recorded[0]) == alias:
+                names.add(recorded[0])
         return sorted(names)
 
     def close(self) -> None:
