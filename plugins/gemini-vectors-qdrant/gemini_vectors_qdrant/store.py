@@ -2,7 +2,13 @@
 
 Layout of one collection (see :mod:`.naming` for the names and :mod:`.storage` for the plans):
 
-* one Qdrant collection per gemini-vectors collection, with one unnamed dense vector (cosine distance)
+* one Qdrant collection per creation of a gemini-vectors collection (``docs~~<incarnation>``), under a
+  Qdrant alias of the collection's name (``docs``) through which every lookup by name goes; a handle
+  addresses the Qdrant collection it opened, so once that is dropped its requests fail by themselves
+  (:meth:`~gemini_vectors.errors.CollectionNotFoundError.dropped_since_opened`), even after the name
+  was created again for another spec, at no extra request per query. A collection made before
+  incarnations (its Qdrant name is its name) is checked again before each request instead;
+* with one unnamed dense vector (cosine distance)
   stored as the plan planned from the spec says (float32, float16, or int8/binary quantization with
   rescoring); or, with ``index="mrl:<d>"``, a full and a ``d``-dim prefix named vector, the HNSW graph on
   the prefix only, searched in two stages by one ``query_points`` (prefetch on the prefix, re-rank on the
@@ -55,6 +61,7 @@ from gemini_vectors.backend_kit import (
 )
 from gemini_vectors.errors import (
     ArgumentError,
+    CollectionNotFoundError,
     ConfigurationError,
     MetadataError,
     SpecMismatchError,
@@ -79,11 +86,15 @@ from .filters import as_filter, index_hints, translate
 from .naming import (
     HASH_KEY,
     ID_KEY,
+    INCARNATION_HEX_DIGITS,
+    INCARNATION_SEPARATOR,
     INTERNAL_KEYS,
     KEYS_KEY,
     MAX_QDRANT_NAME,
     check_prefix,
     escape_name,
+    new_incarnation,
+    physical_name,
     point_id,
 )
 from .storage import (
@@ -157,19 +168,39 @@ FAILURES = ClientFailures(
 )
 
 
-def _record_entry(name: str, spec: EmbeddingSpec, plan: CollectionPlan) -> dict[str, Any]:
+def _record_entry(
+    name: str, spec: EmbeddingSpec, plan: CollectionPlan, incarnation: str | None
+) -> dict[str, Any]:
     """The gemini_vectors entry of a collection's metadata (the whole of it: an update replaces it)."""
-    return {"format": METADATA_FORMAT, "name": name, "spec": spec.to_dict(), **plan.to_dict()}
+    entry = {"format": METADATA_FORMAT, "name": name, "spec": spec.to_dict(), **plan.to_dict()}
+    if incarnation is not None:
+        # read through the alias on open, it names the Qdrant collection a new handle addresses
+        entry["incarnation"] = incarnation
+    return entry
 
 
-def _record_metadata(name: str, spec: EmbeddingSpec, plan: CollectionPlan) -> dict[str, Any]:
-    return {METADATA_KEY: _record_entry(name, spec, plan)}
+def _record_metadata(
+    name: str, spec: EmbeddingSpec, plan: CollectionPlan, incarnation: str | None
+) -> dict[str, Any]:
+    return {METADATA_KEY: _record_entry(name, spec, plan, incarnation)}
+
+
+def _incarnation_of(entry: Mapping[str, Any]) -> str | None:
+    value = entry.get("incarnation")
+    if isinstance(value, str) and len(value) == INCARNATION_HEX_DIGITS:
+        try:
+            int(value, 16)
+        except ValueError:
+            return None
+        return value
+    return None
 
 
 def _parse_metadata(
     metadata: Mapping[str, Any] | None,
-) -> tuple[str, EmbeddingSpec, CollectionPlan] | None:
-    """``(name, spec, plan)`` from a collection's metadata, or None if gemini-vectors did not make it.
+) -> tuple[str, EmbeddingSpec, CollectionPlan, str | None] | None:
+    """``(name, spec, plan, incarnation)`` from a collection's metadata, or None if gemini-vectors did
+    not make it (incarnation None: a collection made before incarnations).
 
     Raises:
         ConfigurationError: the spec is ours but the plan is not one this version reads (a newer one
@@ -189,7 +220,7 @@ def _parse_metadata(
             f"collection {name!r} records a plan this version of gemini-vectors-qdrant does not read "
             f"({exc}); upgrade gemini-vectors-qdrant"
         ) from None
-    return name, spec, plan
+    return name, spec, plan, _incarnation_of(entry)
 
 
 def _strict_ef_limit(info: Any) -> int | None:
@@ -246,10 +277,13 @@ class QdrantCollection(StoreCollection):
         plan: CollectionPlan,
         *,
         max_ef_search: int | None = None,
+        incarnation: str | None = None,
     ) -> None:
         super().__init__(name, spec)
         self._store = store
+        #: The Qdrant collection this handle opened (``docs~~<incarnation>``; ``docs`` without one).
         self.qdrant_name = qdrant_name
+        self.incarnation = incarnation
         self.stored_plan = plan
         self.max_ef_search = max_ef_search
         self._indexed: set[str] | None = None
@@ -297,7 +331,7 @@ class QdrantCollection(StoreCollection):
             "recording ef_search",
             store.client.update_collection,
             self.qdrant_name,
-            metadata=_record_metadata(self.name, self.spec, plan),
+            metadata=_record_metadata(self.name, self.spec, plan, self.incarnation),
         )
         self.stored_plan = plan
 
@@ -316,8 +350,21 @@ class QdrantCollection(StoreCollection):
         except Exception as exc:
             raise self._error(exc, what) from exc
 
+    def _check_current(self) -> None:
+        """Before a request of a handle on a collection made before incarnations: is it still that one?
+
+        Its Qdrant name is the collection's name, which, once dropped and created again by this version,
+        is the alias of another Qdrant collection (perhaps of another spec) that the request would reach.
+        One more request (the lookup an open does); a handle on an incarnated collection needs none.
+        """
+        if self.incarnation is None:
+            self._store._check_recorded(self.name, self.qdrant_name, self.spec)
+
     def _error(self, exc: BaseException, what: str) -> Exception:
         store = self._store
+        if self.incarnation is not None and is_not_found(exc):
+            # the Qdrant collection of this incarnation is gone; one under the name since is another
+            return CollectionNotFoundError.dropped_since_opened(self.name)
         return collection_failure(
             exc, FAILURES, what=what, name=self.name, native=self.qdrant_name, url=store.url, said=store._said
         )
@@ -458,6 +505,7 @@ class QdrantCollection(StoreCollection):
         translated = translate(filter)
         if translated is False:
             return []
+        self._check_current()
         self._ensure_indexes(filter)
         res = self._call(
             "query",
@@ -533,6 +581,7 @@ class QdrantCollection(StoreCollection):
     def _retrieve(self, ids: Sequence[str], *, with_vectors: bool, with_payload: Any) -> dict[str, Any]:
         found: dict[str, Any] = {}
         name = self._vector_name()
+        self._check_current()
         for chunk in chunks(list(ids), ID_CHUNK):
             points = self._call(
                 "get",
@@ -580,6 +629,8 @@ class QdrantCollection(StoreCollection):
         from qdrant_client import models
 
         client = self._store.client
+        if ids or filter is not None:
+            self._check_current()
         if ids:
             for chunk in chunks(list(dict.fromkeys(ids)), ID_CHUNK):
                 selector = models.PointIdsList(points=[point_id(i) for i in chunk])
@@ -598,12 +649,14 @@ class QdrantCollection(StoreCollection):
         from qdrant_client import models
 
         selector = models.FilterSelector(filter=models.Filter())
+        self._check_current()
         self._call("clear", self._store.client.delete, self.qdrant_name, points_selector=selector, wait=True)
 
     # -- the rest ----------------------------------------------------------------------------
 
     def count(self) -> int:
         """The number of records in the collection (an exact count)."""
+        self._check_current()
         res = self._call("count", self._store.client.count, self.qdrant_name, exact=True)
         return int(res.count)
 
@@ -611,6 +664,7 @@ class QdrantCollection(StoreCollection):
         """Every id, fetched ``batch_size`` at a time with Qdrant's scroll (ordered by point id)."""
         offset: Any = None
         size = max(1, int(batch_size))
+        self._check_current()
         while True:
             points, offset = self._call(
                 "iteration",
@@ -628,7 +682,13 @@ class QdrantCollection(StoreCollection):
                 return
 
     def drop(self) -> None:
-        """Delete the Qdrant collection with its records and its spec."""
+        """Delete the Qdrant collection with its records and its spec (and its alias, with it).
+
+        A handle whose collection was dropped since deletes nothing: it names its own Qdrant collection,
+        never the one created since under the name.
+        """
+        self._check_current()
+        # Qdrant deletes a collection's aliases with it (server and local mode)
         self._call("drop", self._store.client.delete_collection, self.qdrant_name)
         self._indexed = None
 
@@ -748,20 +808,26 @@ class QdrantStore(VectorStore):
         return len(escape_name(name))
 
     def _read(self, qdrant_name: str) -> Any | None:
-        """The ``CollectionInfo`` of a Qdrant collection, or None when there is none."""
+        """The ``CollectionInfo`` of a Qdrant collection or alias, or None when there is none."""
         try:
-            if not self._call(self.client.collection_exists, qdrant_name):
-                return None
+            # one request, not collection_exists first: a legacy handle makes it before each request
             return self._call(self.client.get_collection, qdrant_name)
         except Exception as exc:
             if is_not_found(exc):
-                return None  # dropped between the two calls
+                return None
             raise StoreError(
                 f"reading Qdrant collection {qdrant_name} in {self.url} failed: {self._said(exc)}"
             ) from exc
 
-    def _recorded(self, name: str) -> tuple[EmbeddingSpec, CollectionPlan, int | None] | None:
-        """``(spec, plan, strict-mode hnsw_ef limit)`` recorded for ``name``, or None without a collection."""
+    def _recorded(
+        self, name: str
+    ) -> tuple[EmbeddingSpec, CollectionPlan, int | None, str, str | None] | None:
+        """What is recorded for ``name`` now, read through its alias, or None without a collection.
+
+        ``(spec, plan, strict-mode hnsw_ef limit, the Qdrant collection, incarnation)``; the Qdrant
+        collection is the one the name resolves to now (the name itself for one made before
+        incarnations).
+        """
         qdrant_name = self.qdrant_name(name)
         info = self._read(qdrant_name)
         if info is None:
@@ -771,12 +837,33 @@ class QdrantStore(VectorStore):
         except ConfigurationError as exc:
             raise StoreError(f"Qdrant collection {qdrant_name} in {self.url}: {exc}") from None
         recorded = check_recorded_owner(recorded, name, engine="Qdrant", native=qdrant_name, url=self.url)
-        return recorded[1], recorded[2], _strict_ef_limit(info)
+        incarnation = recorded[3]
+        physical = physical_name(qdrant_name, incarnation)
+        return recorded[1], recorded[2], _strict_ef_limit(info), physical, incarnation
 
     def _check_recorded(self, name: str, qdrant_name: str, spec: EmbeddingSpec) -> CollectionPlan:
-        """The plan recorded for ``name``, after checking the collection still exists under ``spec``."""
-        recorded = self._recorded(name)
-        return check_still_recorded(recorded, spec, name=name, engine="Qdrant", native=qdrant_name)[1]
+        """The plan recorded for ``name``, after checking that the name still resolves to the Qdrant
+        collection ``qdrant_name`` (a handle's), under ``spec``.
+
+        Raises:
+            CollectionNotFoundError: the collection is gone, or the name now holds another one
+                (dropped and created again since the handle opened it).
+            SpecMismatchError: it holds another spec now.
+        """
+        recorded = check_still_recorded(
+            self._recorded(name), spec, name=name, engine="Qdrant", native=qdrant_name
+        )
+        if recorded[3] != qdrant_name:  # the same spec, but not the collection the handle opened
+            raise CollectionNotFoundError.dropped_since_opened(name)
+        return recorded[1]
+
+    def _handle(
+        self, name: str, recorded: tuple[EmbeddingSpec, CollectionPlan, int | None, str, str | None]
+    ) -> QdrantCollection:
+        spec, plan, max_ef, physical, incarnation = recorded
+        return QdrantCollection(
+            self, name, spec, physical, plan, max_ef_search=max_ef, incarnation=incarnation
+        )
 
     # -- the VectorStore contract -------------------------------------------------------------
 
@@ -805,7 +892,8 @@ class QdrantStore(VectorStore):
         )
 
     def create_collection(self, name: str, spec: EmbeddingSpec) -> StoreCollection:
-        """Create the Qdrant collection for ``name`` with the spec and plan in its metadata.
+        """Create a Qdrant collection of its own for this creation of ``name``, with the spec and plan
+        in its metadata, and point the alias ``name`` at it.
 
         Raises:
             ConfigurationError: the store's ``index='mrl:<d>'`` does not fit ``spec`` (before anything
@@ -815,67 +903,114 @@ class QdrantStore(VectorStore):
 
         qdrant_name = self.qdrant_name(name)
         plan = self._plan_for(spec)
+        # A name too long for the incarnation's 14 characters is created as before incarnations (its
+        # handles check the name before each request instead).
+        fits = len(qdrant_name) + len(INCARNATION_SEPARATOR) + INCARNATION_HEX_DIGITS <= MAX_QDRANT_NAME
+        incarnation = new_incarnation() if fits else None
+        physical = physical_name(qdrant_name, incarnation)
         try:
             self._call(
                 self.client.create_collection,
-                qdrant_name,
+                physical,
                 vectors_config=vectors_config(spec, plan),
                 quantization_config=collection_quantization_config(plan),
-                metadata=_record_metadata(name, spec, plan),
+                metadata=_record_metadata(name, spec, plan, incarnation),
             )
+            if incarnation is not None:
+                # Fails when the name is a collection (made meanwhile by a version before incarnations).
+                self._call(
+                    self.client.update_collection_aliases,
+                    change_aliases_operations=[
+                        models.CreateAliasOperation(
+                            create_alias=models.CreateAlias(collection_name=physical, alias_name=qdrant_name)
+                        )
+                    ],
+                )
         except Exception as exc:
             if "already exists" not in str(exc).lower():
+                self._discard(physical, incarnation)
                 raise StoreError(
-                    f"creating collection {name!r} ({qdrant_name}) in {self.url} failed: {self._said(exc)}"
+                    f"creating collection {name!r} ({physical}) in {self.url} failed: {self._said(exc)}"
                 ) from exc
-            recorded = self._recorded(name)  # created by someone else meanwhile
-            if recorded is None:
-                raise StoreError(
-                    f"creating collection {name!r} ({qdrant_name}) failed: {self._said(exc)}"
-                ) from exc
-            if recorded[0] != spec:
-                raise SpecMismatchError(name, recorded[0], spec) from None
-            return QdrantCollection(
-                self, name, recorded[0], qdrant_name, recorded[1], max_ef_search=recorded[2]
-            )
+            self._discard(physical, incarnation)
+            return self._created_meanwhile(name, spec, exc)
         created = self._recorded(name)
-        if created is None:  # pragma: no cover - a server older than collection metadata
-            self._call(self.client.delete_collection, qdrant_name)
+        if created is None and self._read(physical) is not None:  # pragma: no cover - an old server
+            self._call(self.client.delete_collection, physical)
             raise StoreError(
                 f"the Qdrant server at {self.url} does not keep collection metadata, where gemini-vectors "
                 "records the embedding spec; upgrade it to Qdrant 1.16 or later"
             )
+        if created is None or created[3] != physical:
+            # Another store created the name at the same time and its alias won: ours is nobody's.
+            self._discard(physical, incarnation)
+            return self._created_meanwhile(name, spec, None)
         if not self.local:
             try:  # $exists looks keys up here: index it from the start
                 self._call(
                     self.client.create_payload_index,
-                    qdrant_name,
+                    physical,
                     field_name=KEYS_KEY,
                     field_schema=models.PayloadSchemaType.KEYWORD,
                     wait=False,
                 )
             except Exception as exc:
-                log.warning("creating the payload index of %s on %s failed: %s", KEYS_KEY, qdrant_name, exc)
-        return QdrantCollection(self, name, spec, qdrant_name, plan, max_ef_search=created[2])
+                log.warning("creating the payload index of %s on %s failed: %s", KEYS_KEY, physical, exc)
+        return self._handle(name, created)
+
+    def _discard(self, physical: str, incarnation: str | None) -> None:
+        """Delete the Qdrant collection of a creation that lost (only an incarnation's: never a name)."""
+        if incarnation is None:
+            return
+        try:
+            self._call(self.client.delete_collection, physical)
+        except Exception as exc:  # an empty collection left behind; it is never listed or opened
+            log.warning("deleting the unused Qdrant collection %s failed: %s", physical, self._said(exc))
+
+    def _created_meanwhile(
+        self, name: str, spec: EmbeddingSpec, exc: BaseException | None
+    ) -> QdrantCollection:
+        """A handle on the collection ``name`` another store created while this one tried to."""
+        recorded = self._recorded(name)
+        if recorded is None:
+            said = f": {self._said(exc)}" if exc is not None else ""
+            raise StoreError(
+                f"creating collection {name!r} ({self.qdrant_name(name)}) in {self.url} failed{said}; "
+                "it was created and dropped meanwhile, open it again"
+            ) from exc
+        if recorded[0] != spec:
+            raise SpecMismatchError(name, recorded[0], spec) from None
+        return self._handle(name, recorded)
 
     def attach_collection(self, name: str, spec: EmbeddingSpec) -> StoreCollection:
         """A handle on the existing collection ``name`` (its spec already checked), with its recorded plan.
 
         The recorded plan wins over this store's options: a collection keeps the layout it was made with.
+        The handle addresses the Qdrant collection the name resolves to now, not the name.
         """
         recorded = self._recorded(name)
         if recorded is None:
-            return QdrantCollection(self, name, spec, self.qdrant_name(name), self._plan_for(spec))
-        return QdrantCollection(
-            self, name, spec, self.qdrant_name(name), recorded[1], max_ef_search=recorded[2]
-        )
+            # dropped since open_collection read its spec: a handle on nothing, whose requests fail
+            return QdrantCollection(
+                self, name, spec, self.qdrant_name(name), self._plan_for(spec), incarnation=None
+            )
+        return self._handle(name, recorded)
 
     def list_collections(self) -> list[str]:
         """The names of this store's gemini-vectors collections."""
         try:
             listed = self._call(self.client.get_collections).collections
+            # which incarnation each name resolves to: another is left over from a creation that lost
+            aliases = {a.alias_name: a.collection_name for a in self._call(self.client.get_aliases).aliases}
         except Exception as exc:
             raise StoreError(f"listing the collections of {self.url} failed: {self._said(exc)}") from exc
+
+        def current(recorded_name: str, incarnation: str | None, qdrant_name: str) -> bool:
+            alias = self.qdrant_name(recorded_name)
+            if physical_name(alias, incarnation) != qdrant_name:
+                return False  # another name's collection (two names escaping alike), or not ours
+            return incarnation is None or aliases.get(alias) == qdrant_name
+
         names = []
         for description in listed:
             qdrant_name = description.name
@@ -888,10 +1023,10 @@ class QdrantStore(VectorStore):
                 log.warning("Qdrant collection %s: %s", qdrant_name, exc)
                 entry = info.config.metadata[METADATA_KEY] if info is not None else {}
                 recorded_name = str(entry.get("name", ""))
-                if recorded_name and self.qdrant_name(recorded_name) == qdrant_name:
+                if recorded_name and current(recorded_name, _incarnation_of(entry), qdrant_name):
                     names.append(recorded_name)
                 continue
-            if recorded is not None and self.qdrant_name(recorded[0]) == qdrant_name:
+            if recorded is not None and current(recorded[0], recorded[3], qdrant_name):
                 names.append(recorded[0])
         return sorted(names)
 
