@@ -325,17 +325,9 @@ class GeminiVectorStore(LangChainVectorStore):
             MetadataError: metadata no backend can store, or one using the reserved key of the text.
             ContentError: a text breaks the model's limits (nothing was embedded or written).
         """
-        if kwargs:
-            raise ArgumentError(f"add_texts() got unexpected arguments {sorted(kwargs)}")
-        docs = _texts(texts)
-        if metadatas is not None and len(metadatas) != len(docs):
-            raise ArgumentError(f"got {len(metadatas)} metadatas for {len(docs)} texts")
-        if ids is not None and len(ids) != len(docs):
-            raise ArgumentError(f"got {len(ids)} ids for {len(docs)} texts")
+        docs, record_ids, metas = _checked_texts("add_texts()", texts, metadatas, ids, kwargs)
         if not docs:
             return []
-        record_ids = [_uuid() if ids is None or ids[i] is None else ids[i] for i in range(len(docs))]
-        metas = [_stored_metadata(docs[i], metadatas[i] if metadatas else None, i) for i in range(len(docs))]
         if self._gemini is not None and (
             not isinstance(self._embedding, GeminiEmbeddings)
             or self._embedding.document_task is TaskType.RETRIEVAL_DOCUMENT
@@ -358,17 +350,9 @@ class GeminiVectorStore(LangChainVectorStore):
         """Async twin of :meth:`add_texts` (a foreign embedding is called through its async method)."""
         if self._gemini is not None:
             return await super().aadd_texts(texts, metadatas, ids=ids, **kwargs)
-        if kwargs:
-            raise ArgumentError(f"aadd_texts() got unexpected arguments {sorted(kwargs)}")
-        docs = _texts(texts)
-        if metadatas is not None and len(metadatas) != len(docs):
-            raise ArgumentError(f"got {len(metadatas)} metadatas for {len(docs)} texts")
-        if ids is not None and len(ids) != len(docs):
-            raise ArgumentError(f"got {len(ids)} ids for {len(docs)} texts")
+        docs, record_ids, metas = _checked_texts("aadd_texts()", texts, metadatas, ids, kwargs)
         if not docs:
             return []
-        record_ids = [_uuid() if ids is None or ids[i] is None else ids[i] for i in range(len(docs))]
-        metas = [_stored_metadata(docs[i], metadatas[i] if metadatas else None, i) for i in range(len(docs))]
         vectors = await self._embedding.aembed_documents(docs)
         return await _in_thread(self._write, docs, record_ids, metas, vectors)
 
@@ -526,6 +510,31 @@ async def _in_thread(fn: Callable[..., list[str]], *args: Any) -> list[str]:
     import asyncio
 
     return await asyncio.to_thread(fn, *args)
+
+
+def _checked_texts(
+    method: str,
+    texts: Iterable[str],
+    metadatas: list[dict[str, Any]] | None,
+    ids: list[str] | None,
+    unexpected: Mapping[str, Any],
+) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    """The texts, their record ids (a fresh UUID where none is given) and their stored metadata.
+
+    Raises:
+        ArgumentError: unexpected arguments, or metadatas or ids that are not one per text.
+        MetadataError: see :func:`_stored_metadata`.
+    """
+    if unexpected:
+        raise ArgumentError(f"{method} got unexpected arguments {sorted(unexpected)}")
+    docs = _texts(texts)
+    if metadatas is not None and len(metadatas) != len(docs):
+        raise ArgumentError(f"got {len(metadatas)} metadatas for {len(docs)} texts")
+    if ids is not None and len(ids) != len(docs):
+        raise ArgumentError(f"got {len(ids)} ids for {len(docs)} texts")
+    record_ids = [_uuid() if ids is None or ids[i] is None else ids[i] for i in range(len(docs))]
+    metas = [_stored_metadata(docs[i], metadatas[i] if metadatas else None, i) for i in range(len(docs))]
+    return docs, record_ids, metas
 
 
 def _stored_metadata(text: str, metadata: Mapping[str, Any] | None, index: int) -> dict[str, Any]:
