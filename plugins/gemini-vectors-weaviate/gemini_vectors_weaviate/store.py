@@ -949,22 +949,21 @@ class WeaviateStore(VectorStore):
     def _drop_class(self, name: str, class_name: str) -> None:
         """Delete ``class_name`` (one incarnation of ``name``) and the alias, if it still points there.
 
-        Deleting a class that is gone already is a no-op in Weaviate, and an alias that points to a
-        class created since is left alone: a stale handle's drop never touches the collection it did not
-        open. Weaviate deletes a class's aliases with it; the alias is checked anyway, for a server
-        that leaves them.
+        An alias that points to a class created since is left alone, and deleting a class that is gone
+        already is a no-op in Weaviate: a stale handle's drop never touches the collection it did not
+        open. The alias goes first, so the class is deletable also on a server that refuses to delete a
+        class an alias points to, and no alias is left pointing at nothing.
         """
         from weaviate.exceptions import WeaviateBaseError
 
+        if class_name != self.class_name(name):  # a class from before incarnations has no alias
+            alias = self.alias_name(name)
+            if self._alias_target(alias) == class_name:
+                try:
+                    self.client.alias.delete(alias_name=alias)
+                except WeaviateBaseError as exc:
+                    raise StoreError(f"deleting alias {alias} from {self.url} failed: {exc}") from exc
         self._delete_class(class_name)
-        if class_name == self.class_name(name):
-            return  # a class from before incarnations has no alias
-        alias = self.alias_name(name)
-        if self._alias_target(alias) == class_name:
-            try:
-                self.client.alias.delete(alias_name=alias)
-            except WeaviateBaseError as exc:
-                raise StoreError(f"deleting alias {alias} from {self.url} failed: {exc}") from exc
 
     def stored_spec(self, name: str) -> EmbeddingSpec | None:
         """The spec recorded in the description of ``name``'s class, or None when there is no class.
