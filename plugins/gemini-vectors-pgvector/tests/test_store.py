@@ -540,3 +540,41 @@ def test_filtered_top_k_past_max_scan_tuples_returns_the_exact_top_k(
                 assert [m.id for m in got] == [matching[i].id for i in best]
                 assert [m.score for m in got] == pytest.approx([float(similarity[i]) for i in best], abs=1e-5)
     assert short > 0  # the case happened: some index scans stopped before 10 matching rows
+
+
+def test_a_collection_dropped_and_created_again_by_another_store_is_not_the_old_handle_s(
+    pg_url: str, schema: str
+) -> None:
+    """Two stores, two pools, as two processes: the second drops the collection and creates it again
+    for another model at the same length; nothing the first one's handle does reaches the new table."""
+    first = PgVectorStore(pg_url, schema=schema)
+    second = PgVectorStore(pg_url, schema=schema)
+    try:
+        stale = first.open_collection("docs", spec_of(128))
+        stale.upsert(make_records(3, dims=128))
+        assert isinstance(stale, PgVectorCollection)
+        second.drop_collection("docs")
+        fresh = second.open_collection("docs", spec_of(128, "gemini-embedding-001"))
+        fresh.upsert(make_records(2, dims=128, prefix="fresh"))
+        assert isinstance(fresh, PgVectorCollection)
+        assert fresh.table_name != stale.table_name
+        probe = unit_vectors(1, dims=128, seed=5)[0]
+        for call in (
+            lambda: stale.upsert(make_records(1, dims=128, prefix="stale")),
+            lambda: stale.query(probe, 3),
+            lambda: stale.delete(["fresh0"]),
+            stale.count,
+            lambda: stale.get(["fresh0"]),
+            lambda: list(stale.iter_ids()),
+            lambda: stale.set_ef_search(50),
+            stale.build_index,
+        ):
+            with pytest.raises(gv.errors.CollectionNotFoundError, match="open it again"):
+                call()
+        stale.drop()  # its own table is gone already: nothing of the new collection goes with it
+        assert second.stored_spec("docs") == spec_of(128, "gemini-embedding-001")
+        assert sorted(r.id for r in fresh.get(["fresh0", "fresh1", "stale0"])) == ["fresh0", "fresh1"]
+        assert first.open_collection("docs").count() == 2
+    finally:
+        first.close()
+        second.close()
