@@ -7,6 +7,12 @@
   other character, and a leading digit, becomes ``_XX`` per UTF-8 byte. The escape is injective (after a
   ``_`` comes either ``_`` or two hex digits), and the user's name is also recorded in the collection's
   properties.
+* Each creation of a collection gets a Milvus collection of its own, ``<escaped name>_x<incarnation>``
+  (12 random lowercase hex digits), and the escaped name becomes a Milvus **alias** of it: lookups by
+  name go through the alias, while a handle addresses the collection it opened by its own name, so once
+  that is dropped its requests fail by themselves. ``_x`` never occurs in an escaped name (after a ``_``
+  comes ``_`` or an upper-case hex digit), so no user name escapes to such a name. Collections made
+  before (the escaped name itself) still open and work.
 * :func:`quote` is the one way a string becomes a literal of a Milvus boolean expression: the record ids
   of ``get``/``delete`` go through it (pymilvus's own ``ids=`` does not escape a backslash).
 """
@@ -14,11 +20,17 @@
 from __future__ import annotations
 
 import re
+import secrets
 
 from gemini_vectors.errors import ArgumentError
 
 #: The longest Milvus collection name (the server's ``proxy.maxNameLength``).
 MAX_MILVUS_NAME = 255
+
+#: Between the escaped name and the incarnation in the Milvus name of an incarnated collection.
+INCARNATION_SEPARATOR = "_x"
+#: Random hex digits per incarnation: 48 bits, so that a name created again never gets the same one.
+INCARNATION_HEX_DIGITS = 12
 
 # The fields of every collection's schema.
 ID_FIELD = "id"
@@ -43,6 +55,19 @@ def escape_name(name: str) -> str:
         else:
             out.extend(f"_{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
     return "".join(out)
+
+
+def new_incarnation() -> str:
+    """A fresh random incarnation for a collection about to be created."""
+    return secrets.token_hex(INCARNATION_HEX_DIGITS // 2)
+
+
+def physical_name(milvus_name: str, incarnation: str | None) -> str:
+    """The Milvus collection of one incarnation of the collection whose alias is ``milvus_name``.
+
+    ``incarnation`` None: a collection made before incarnations, whose Milvus name is the alias's.
+    """
+    return milvus_name if incarnation is None else f"{milvus_name}{INCARNATION_SEPARATOR}{incarnation}"
 
 
 def check_prefix(prefix: str) -> str:

@@ -2,7 +2,13 @@
 
 Layout of one collection (see :mod:`.naming` for the names and :mod:`.filters` for the filter index):
 
-* one Milvus collection per gemini-vectors collection, with a fixed schema: ``id`` (VARCHAR primary key,
+* one Milvus collection per creation of a gemini-vectors collection (``docs_x<incarnation>``), under a
+  Milvus alias of the collection's name (``docs``) through which every lookup by name goes; a handle
+  addresses the Milvus collection it opened, so once that is dropped its requests fail by themselves
+  (:meth:`~gemini_vectors.errors.CollectionNotFoundError.dropped_since_opened`), even after the name
+  was created again for another spec, at no extra request per query. A collection made before
+  incarnations (its Milvus name is its name) is checked again before each request instead;
+* a fixed schema: ``id`` (VARCHAR primary key,
   its ``max_length`` the id limit the store declares), ``vector`` (``FLOAT16_VECTOR`` for 3,072
   dimensions on a server, ``FLOAT_VECTOR`` otherwise: Milvus Lite has no float16 vectors), ``metadata``
   (JSON: the user's metadata as given), ``content_hash`` (nullable VARCHAR) and ``gv_filter`` (JSON: the
@@ -66,11 +72,15 @@ from .naming import (
     FILTER_FIELD,
     HASH_FIELD,
     ID_FIELD,
+    INCARNATION_HEX_DIGITS,
+    INCARNATION_SEPARATOR,
     MAX_MILVUS_NAME,
     METADATA_FIELD,
     VECTOR_FIELD,
     check_prefix,
     escape_name,
+    new_incarnation,
+    physical_name,
     quote,
 )
 
@@ -181,7 +191,10 @@ class MilvusCollection(StoreCollection):
     ) -> None:
         super().__init__(name, spec)
         self._store = store
+        #: The Milvus collection this handle opened (``docs_x<incarnation>``; ``docs`` without one).
         self.milvus_name = milvus_name
+        #: Whether it is an incarnation behind an alias (else a collection made before incarnations).
+        self.incarnated = milvus_name != store.milvus_name(name)
         self.vector_type = vector_type
         # the id field's declared max_length, read from the schema: the engine's own limit on ids
         self.max_id_length = max_id_length
@@ -198,8 +211,22 @@ class MilvusCollection(StoreCollection):
         except Exception as exc:
             raise self._error(exc, what) from exc
 
+    def _check_current(self) -> None:
+        """Before a request of a handle on a collection made before incarnations: is it still that one?
+
+        Its Milvus name is the collection's name, which, once dropped and created again by this version,
+        is the alias of another Milvus collection (perhaps of another spec) that the request would reach
+        (Milvus resolves an alias in searches, reads, deletes and even drop_collection). One more
+        request (the describe an open does); a handle on an incarnated collection needs none.
+        """
+        if not self.incarnated:
+            self._store._check_recorded(self.name, self.milvus_name, self.spec, exists=True)
+
     def _error(self, exc: BaseException, what: str) -> Exception:
         store = self._store
+        if self.incarnated and is_not_found(exc):
+            # the Milvus collection of this incarnation is gone; one under the name since is another
+            return CollectionNotFoundError.dropped_since_opened(self.name)
         return collection_failure(
             exc, FAILURES, what=what, name=self.name, native=self.milvus_name, url=store.url, said=store._said
         )
@@ -310,6 +337,7 @@ class MilvusCollection(StoreCollection):
         if expr is False:
             return []
         data: Any = q.astype(np.float16) if self.vector_type == "float16" else q.tolist()
+        self._check_current()
         fields = [ID_FIELD, METADATA_FIELD] + ([VECTOR_FIELD] if include_vectors else [])
         res = self._call(
             "search",
@@ -333,6 +361,7 @@ class MilvusCollection(StoreCollection):
 
     def _fetch(self, ids: Sequence[str], fields: list[str]) -> dict[str, Mapping[str, Any]]:
         found: dict[str, Mapping[str, Any]] = {}
+        self._check_current()
         for chunk in _chunks(list(ids)):
             rows = self._call(
                 "get",
@@ -389,6 +418,8 @@ class MilvusCollection(StoreCollection):
     def delete(self, ids: Sequence[str] | None = None, filter: Filter | None = None) -> None:
         """Delete records by id, by filter, or both; unknown ids are ignored."""
         client = self._store.client
+        if ids or filter is not None:
+            self._check_current()
         if ids:
             for chunk in _chunks(list(dict.fromkeys(ids))):
                 self._call("delete", client.delete, self.milvus_name, filter=_ids_expression(chunk))
@@ -405,12 +436,14 @@ class MilvusCollection(StoreCollection):
 
     def count(self) -> int:
         """The number of records in the collection (``count(*)``, under Strong consistency)."""
+        self._check_current()
         rows = self._call("count", self._store.client.query, self.milvus_name, output_fields=["count(*)"])
         return int(rows[0]["count(*)"]) if rows else 0
 
     def iter_ids(self, batch_size: int = 1000) -> Iterator[str]:
         """Every id, fetched ``batch_size`` at a time with Milvus's query iterator."""
         size = min(max(1, int(batch_size)), MAX_TOP_K)
+        self._check_current()
         iterator = self._call(
             "iteration",
             self._store.client.query_iterator,
@@ -430,8 +463,19 @@ class MilvusCollection(StoreCollection):
             iterator.close()
 
     def drop(self) -> None:
-        """Delete the Milvus collection with its records and its spec."""
-        self._call("drop", self._store.client.drop_collection, self.milvus_name)
+        """Delete the Milvus collection with its records, its spec and its alias.
+
+        A handle whose collection was dropped since deletes nothing: it names its own Milvus collection,
+        never the one created since under the name.
+        """
+        client = self._store.client
+        self._check_current()
+        if self.incarnated:
+            # A server refuses to drop a collection that has aliases: this incarnation's go first (asked
+            # of it, so never the name's alias once the name holds another incarnation).
+            for alias in self._store._aliases_of(self.milvus_name):
+                self._call("drop", client.drop_alias, alias)
+        self._call("drop", client.drop_collection, self.milvus_name)
 
 
 class MilvusStore(VectorStore):
@@ -542,10 +586,14 @@ class MilvusStore(VectorStore):
             return self.vector_type
         return "float16" if spec.dimensions >= FLOAT16_FROM_DIMENSIONS and not self.lite else "float32"
 
-    def _describe(self, milvus_name: str) -> Mapping[str, Any] | None:
-        """``describe_collection`` of a Milvus collection, or None when there is none."""
+    def _describe(self, milvus_name: str, *, exists: bool = False) -> Mapping[str, Any] | None:
+        """``describe_collection`` of a Milvus collection or alias, or None when there is none.
+
+        ``exists``: it is expected to (a legacy handle's check before a request): one request, not
+        ``has_collection`` first (pymilvus logs an ERROR for a describe of a missing collection).
+        """
         try:
-            if not self._call(self.client.has_collection, milvus_name):
+            if not exists and not self._call(self.client.has_collection, milvus_name):
                 return None
             described: Mapping[str, Any] = self._call(self.client.describe_collection, milvus_name)
             return described
@@ -572,9 +620,11 @@ class MilvusStore(VectorStore):
                 id_length = int((field.get("params") or {}).get("max_length", MAX_VARCHAR))
         return str(props[NAME_PROPERTY]), spec, str(props.get(VECTOR_TYPE_PROPERTY, "float32")), id_length
 
-    def _recorded(self, name: str) -> tuple[EmbeddingSpec, str, int] | None:
+    def _recorded(self, name: str, *, exists: bool = False) -> tuple[EmbeddingSpec, str, int, str] | None:
+        """``(spec, vector type, id max_length, the Milvus collection)`` recorded for ``name`` now, read
+        through its alias (the collection is the one the name resolves to), or None without one."""
         milvus_name = self.milvus_name(name)
-        described = self._describe(milvus_name)
+        described = self._describe(milvus_name, exists=exists)
         if described is None:
             return None
         recorded = check_recorded_owner(
@@ -585,10 +635,25 @@ class MilvusStore(VectorStore):
             url=self.url,
             holder="its properties carry",
         )
-        return recorded[1], recorded[2], recorded[3]
+        physical = str(described.get("collection_name") or milvus_name)
+        return recorded[1], recorded[2], recorded[3], physical
 
-    def _check_recorded(self, name: str, milvus_name: str, spec: EmbeddingSpec) -> None:
-        check_still_recorded(self._recorded(name), spec, name=name, engine="Milvus", native=milvus_name)
+    def _check_recorded(
+        self, name: str, milvus_name: str, spec: EmbeddingSpec, *, exists: bool = False
+    ) -> None:
+        """Check that ``name`` still resolves to the Milvus collection ``milvus_name`` (a handle's),
+        under ``spec``.
+
+        Raises:
+            CollectionNotFoundError: the collection is gone, or the name now holds another one
+                (dropped and created again since the handle opened it).
+            SpecMismatchError: it holds another spec now.
+        """
+        recorded = check_still_recorded(
+            self._recorded(name, exists=exists), spec, name=name, engine="Milvus", native=milvus_name
+        )
+        if recorded[3] != milvus_name:  # the same spec, but not the collection the handle opened
+            raise CollectionNotFoundError.dropped_since_opened(name)
 
     def _schema(self, spec: EmbeddingSpec, vector_type: str) -> tuple[Any, Any]:
         from pymilvus import DataType  # type: ignore[import-untyped]
@@ -621,7 +686,8 @@ class MilvusStore(VectorStore):
         return recorded[0] if recorded is not None else None
 
     def create_collection(self, name: str, spec: EmbeddingSpec) -> StoreCollection:
-        """Create the Milvus collection for ``name`` with the spec in its properties."""
+        """Create a Milvus collection of its own for this creation of ``name``, with the spec in its
+        properties, and point the alias ``name`` at it."""
         milvus_name = self.milvus_name(name)
         vector_type = self.vector_type_for(spec)
         schema, index = self._schema(spec, vector_type)
@@ -631,10 +697,14 @@ class MilvusStore(VectorStore):
             SPEC_PROPERTY: spec.to_json(),
             VECTOR_TYPE_PROPERTY: vector_type,
         }
+        # A name too long for the incarnation's 14 characters is created as before incarnations (its
+        # handles check the name before each request instead).
+        fits = len(milvus_name) + len(INCARNATION_SEPARATOR) + INCARNATION_HEX_DIGITS <= MAX_MILVUS_NAME
+        physical = physical_name(milvus_name, new_incarnation() if fits else None)
         try:
             self._call(
                 self.client.create_collection,
-                milvus_name,
+                physical,
                 schema=schema,
                 index_params=index,
                 consistency_level="Strong",
@@ -644,27 +714,59 @@ class MilvusStore(VectorStore):
             recorded = self._recorded(name) if "exist" in str(exc).lower() else None
             if recorded is None:  # not a race with another creator: a real failure
                 raise StoreError(
-                    f"creating collection {name!r} ({milvus_name}) in {self.url} failed: {self._said(exc)}"
+                    f"creating collection {name!r} ({physical}) in {self.url} failed: {self._said(exc)}"
                 ) from exc
-            if recorded[0] != spec:
-                raise SpecMismatchError(name, recorded[0], spec) from None
-            return MilvusCollection(self, name, recorded[0], milvus_name, recorded[1], recorded[2])
+            return self._created_meanwhile(name, spec, recorded)
+        if physical != milvus_name:
+            try:  # Milvus refuses an alias that exists or is a collection's name: one creator wins
+                self._call(self.client.create_alias, physical, milvus_name)
+            except Exception as exc:
+                self._discard(physical)
+                recorded = self._recorded(name)
+                if recorded is None:
+                    raise StoreError(
+                        f"creating collection {name!r} ({milvus_name}) in {self.url} failed: "
+                        f"{self._said(exc)}"
+                    ) from exc
+                return self._created_meanwhile(name, spec, recorded)
         recorded = self._recorded(name)
         if recorded is None:  # pragma: no cover - a server that drops collection properties
-            self._call(self.client.drop_collection, milvus_name)
+            self._discard(physical, always=True)
             raise StoreError(
                 f"the Milvus at {self.url} did not keep the collection properties where gemini-vectors "
                 "records the embedding spec; upgrade it to Milvus 2.4 or later"
             )
-        return MilvusCollection(self, name, spec, milvus_name, recorded[1], recorded[2])
+        return MilvusCollection(self, name, spec, physical, recorded[1], recorded[2])
+
+    def _discard(self, physical: str, *, always: bool = False) -> None:
+        """Drop the Milvus collection of a creation that lost (an incarnation's, never a name's)."""
+        if INCARNATION_SEPARATOR not in physical and not always:
+            return
+        try:
+            for alias in self._aliases_of(physical):
+                self._call(self.client.drop_alias, alias)
+            self._call(self.client.drop_collection, physical)
+        except Exception as exc:  # an empty collection left behind; it is never listed or opened
+            log.warning("dropping the unused Milvus collection %s failed: %s", physical, self._said(exc))
+
+    def _created_meanwhile(
+        self, name: str, spec: EmbeddingSpec, recorded: tuple[EmbeddingSpec, str, int, str]
+    ) -> MilvusCollection:
+        """A handle on the collection ``name`` another store created while this one tried to."""
+        if recorded[0] != spec:
+            raise SpecMismatchError(name, recorded[0], spec) from None
+        return MilvusCollection(self, name, recorded[0], recorded[3], recorded[1], recorded[2])
 
     def attach_collection(self, name: str, spec: EmbeddingSpec) -> StoreCollection:
-        """A handle on the existing collection ``name`` (its spec already checked)."""
+        """A handle on the existing collection ``name`` (its spec already checked).
+
+        The handle addresses the Milvus collection the name resolves to now, not the name.
+        """
         recorded = self._recorded(name)
         if recorded is None:
             raise CollectionNotFoundError(f"no collection {name!r} in {self.url}")
-        self._call(self.client.load_collection, self.milvus_name(name))
-        return MilvusCollection(self, name, spec, self.milvus_name(name), recorded[1], recorded[2])
+        self._call(self.client.load_collection, recorded[3])
+        return MilvusCollection(self, name, spec, recorded[3], recorded[1], recorded[2])
 
     def list_collections(self) -> list[str]:
         """The names of this store's gemini-vectors collections."""
@@ -678,9 +780,31 @@ class MilvusStore(VectorStore):
                 continue
             described = self._describe(milvus_name)
             recorded = self._parse(described) if described is not None else None
-            if recorded is not None and self.milvus_name(recorded[0]) == milvus_name:
+            if recorded is None or described is None:
+                continue
+            alias = self.milvus_name(recorded[0])
+            if alias == milvus_name:  # made before incarnations
+                names.append(recorded[0])
+            elif (
+                milvus_name.startswith(alias + INCARNATION_SEPARATOR)
+                and len(milvus_name) == len(alias) + len(INCARNATION_SEPARATOR) + INCARNATION_HEX_DIGITS
+                and alias in self._aliases_of(milvus_name)
+            ):  # the incarnation the name resolves to (another is left over from a creation that lost)
                 names.append(recorded[0])
         return sorted(names)
+
+    def _aliases_of(self, milvus_name: str) -> list[str]:
+        """The aliases of a Milvus collection (Milvus Lite's describe_collection lists none)."""
+        try:
+            listed = self._call(self.client.list_aliases, milvus_name)
+        except Exception as exc:
+            if is_not_found(exc):
+                return []
+            raise StoreError(
+                f"listing the aliases of Milvus collection {milvus_name} in {self.url} failed: "
+                f"{self._said(exc)}"
+            ) from exc
+        return [str(alias) for alias in (listed or {}).get("aliases") or []]
 
     def close(self) -> None:
         """Close the client if this store opened it (a shared Lite client closes with its last store)."""

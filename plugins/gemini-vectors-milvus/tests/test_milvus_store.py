@@ -414,7 +414,7 @@ def test_a_client_of_ones_own_is_used_and_left_open(tmp_path: Path) -> None:
     try:
         with gv.connect(f"milvus+lite://{tmp_path / 'own.db'}", client=client) as store:
             store.open_collection("c", SPEC_128).upsert(make_records(1))
-        assert client.list_collections() == ["c"]  # still open after the store closed
+        assert client.has_collection("c")  # still open after the store closed (an alias of the Lite file)
     finally:
         client.close()
 
