@@ -37,6 +37,8 @@ import contextlib
 import dataclasses
 import json
 import logging
+import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -177,6 +179,19 @@ def _record_entry(
         # read through the alias on open, it names the Qdrant collection a new handle addresses
         entry["incarnation"] = incarnation
     return entry
+
+
+_alias_locks: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
+_alias_locks_guard = threading.Lock()
+
+
+def _alias_lock(client: Any) -> threading.Lock:
+    """The lock under which stores sharing ``client`` look at a name and take it as an alias."""
+    with _alias_locks_guard:
+        lock = _alias_locks.get(client)
+        if lock is None:
+            lock = _alias_locks[client] = threading.Lock()
+        return lock
 
 
 def _record_metadata(
@@ -917,15 +932,27 @@ class QdrantStore(VectorStore):
                 metadata=_record_metadata(name, spec, plan, incarnation),
             )
             if incarnation is not None:
-                # Fails when the name is a collection (made meanwhile by a version before incarnations).
-                self._call(
-                    self.client.update_collection_aliases,
-                    change_aliases_operations=[
-                        models.CreateAliasOperation(
-                            create_alias=models.CreateAlias(collection_name=physical, alias_name=qdrant_name)
-                        )
-                    ],
-                )
+                # Qdrant (local mode, and servers: qdrant/qdrant#7584) moves an existing alias instead of
+                # refusing it, so a creation that aliased the name second would take it from one that
+                # already wrote through it. The name is taken only while it is free; in local mode the
+                # one client of this path serializes the look and the take, so the first creator keeps
+                # it. A server leaves a window of one request between the two.
+                with _alias_lock(self.client):
+                    if self._recorded(name) is not None:
+                        self._discard(physical, incarnation)
+                        return self._created_meanwhile(name, spec, None)
+                    # Fails when the name is a collection (made meanwhile by a version before
+                    # incarnations).
+                    self._call(
+                        self.client.update_collection_aliases,
+                        change_aliases_operations=[
+                            models.CreateAliasOperation(
+                                create_alias=models.CreateAlias(
+                                    collection_name=physical, alias_name=qdrant_name
+                                )
+                            )
+                        ],
+                    )
         except Exception as exc:
             if "already exists" not in str(exc).lower():
                 self._discard(physical, incarnation)

@@ -152,3 +152,37 @@ def test_a_stale_handle_on_a_collection_made_before_incarnations_refuses_the_new
         _assert_refuses_everything(stale)
         assert mine.stored_spec(name) == OTHER
         assert mine.open_collection(name, OTHER).count() == 1
+
+
+def test_two_stores_creating_one_name_at_once_get_one_collection(qdrant_url: str) -> None:
+    """Qdrant moves an alias that exists instead of refusing it: a creation that aliased the name second
+    took it from one that had already written through it (its records then unreachable by name)."""
+    import threading
+
+    with gv.connect(qdrant_url) as first, gv.connect(qdrant_url) as second:
+        for attempt in range(25):
+            race = f"race-{uuid.uuid4().hex[:8]}"
+            got: dict[int, QdrantCollection] = {}
+            start = threading.Barrier(2)
+
+            def create(
+                slot: int,
+                store: gv.VectorStore,
+                race: str = race,
+                got: dict[int, QdrantCollection] = got,
+                start: threading.Barrier = start,
+            ) -> None:
+                start.wait()
+                got[slot] = _qdrant(store.open_collection(race, SPEC))
+
+            threads = [threading.Thread(target=create, args=(i, s)) for i, s in enumerate((first, second))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            try:
+                assert got[0].qdrant_name == got[1].qdrant_name, f"split on attempt {attempt}"
+                got[0].upsert(make_records(2))
+                assert got[1].count() == 2
+            finally:
+                first.drop_collection(race)
