@@ -460,6 +460,8 @@ class PgVectorCollection(StoreCollection):
                 try:
                     holder.execute("SELECT pg_advisory_lock_shared(%s)", [lock])
                     self._defer_index(holder, expected)
+                except psycopg.errors.UndefinedTable as exc:
+                    raise CollectionNotFoundError.dropped_since_opened(self.name) from exc
                 except psycopg.Error as exc:
                     raise StoreError(f"bulk load into {self.name!r} failed: {store._say(exc)}") from exc
                 try:
@@ -1188,7 +1190,7 @@ class PgVectorStore(VectorStore):
         # A table of its own per creation: a handle opened before a drop and a re-creation under the same
         # name still names the dropped table, so its statements fail (UndefinedTable) instead of reading
         # or writing the new collection, which may hold another spec's vectors of the same length.
-        table = table_name_for(name, incarnation=secrets.token_hex(3))
+        table = table_name_for(name, incarnation=secrets.token_hex(4))
 
         def run(conn: Conn) -> tuple[str, EmbeddingSpec, StoragePlan]:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_key("registry", self.schema or "")])

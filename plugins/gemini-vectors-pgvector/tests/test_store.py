@@ -568,6 +568,7 @@ def test_a_collection_dropped_and_created_again_by_another_store_is_not_the_old_
             lambda: list(stale.iter_ids()),
             lambda: stale.set_ef_search(50),
             stale.build_index,
+            lambda: stale.bulk_load(expected=50_000).__enter__(),
         ):
             with pytest.raises(gv.errors.CollectionNotFoundError, match="open it again"):
                 call()
