@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -13,8 +14,17 @@ from gemini_vectors.testing.contract import VectorStoreContract, make_records
 
 class TestMemoryStore(VectorStoreContract):
     @pytest.fixture
-    def store(self) -> Iterator[VectorStore]:
-        with gv.connect("memory://") as store:
+    def url(self) -> str:
+        return f"memory://contract-{uuid.uuid4().hex[:12]}"  # named: a second connect reaches it
+
+    @pytest.fixture
+    def store(self, url: str) -> Iterator[VectorStore]:
+        with gv.connect(url) as store:
+            yield store
+
+    @pytest.fixture
+    def second_store(self, url: str) -> Iterator[VectorStore]:
+        with gv.connect(url) as store:
             yield store
 
 

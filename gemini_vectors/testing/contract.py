@@ -122,6 +122,31 @@ def make_records(
     ]
 
 
+def assert_out_of_reach(stale: StoreCollection, dims: int = DIMS) -> None:
+    """Assert that ``stale``, a handle whose collection was dropped and created again, touches nothing.
+
+    Its writes, reads, counts and deletes raise CollectionNotFoundError or SpecMismatchError; its drop
+    may also be a no-op, but never drops the collection created since. The caller then checks that the
+    new collection holds only its own records.
+    """
+    refused = (CollectionNotFoundError, SpecMismatchError)
+    probe = unit_vectors(1, dims=dims, seed=3)[0]
+    calls: list[tuple[str, Any]] = [
+        ("upsert", lambda: stale.upsert(make_records(1, dims=dims, prefix="stale"))),
+        ("query", lambda: stale.query(probe, k=1)),
+        ("get", lambda: stale.get(["fresh0"])),
+        ("count", stale.count),
+        ("delete by id", lambda: stale.delete(ids=["fresh0"])),
+        ("delete by filter", lambda: stale.delete(filter=parse_filter({"i": {"$gte": 0}}))),
+    ]
+    for what, call in calls:
+        with pytest.raises(refused):
+            call()
+            pytest.fail(f"a stale handle's {what} reached the collection created since")  # pragma: no cover
+    with contextlib.suppress(*refused):  # dropping what is gone may be a no-op
+        stale.drop()
+
+
 #: How much of each dimension past the first :data:`MIN_PREFIX_DIMENSIONS` :func:`matryoshka_shaped` keeps.
 MATRYOSHKA_TAIL = 0.5
 
@@ -173,6 +198,13 @@ class VectorStoreContract:
     def store(self) -> Iterator[VectorStore]:
         """Override: yield a connected store."""
         raise NotImplementedError("subclasses of VectorStoreContract must override the `store` fixture")
+
+    @pytest.fixture
+    def second_store(self) -> Iterator[VectorStore]:
+        """Override: a store connected on its own to the database of ``store``, as another process
+        connects (its own client or pool). Without it the tests of what another process does are skipped."""
+        pytest.skip(f"{type(self).__name__} gives no second_store fixture")
+        yield  # pragma: no cover
 
     @pytest.fixture
     def spec(self) -> EmbeddingSpec:
@@ -277,38 +309,47 @@ class VectorStoreContract:
         fresh = store.open_collection(name, spec)
         assert fresh.count() == 0
 
+    def _drop_and_create_again(
+        self, dropper: VectorStore, name: str, spec: EmbeddingSpec, stale_store: VectorStore
+    ) -> tuple[StoreCollection, StoreCollection, EmbeddingSpec]:
+        """A handle on ``name`` through ``stale_store``, then ``name`` dropped and created again through
+        ``dropper`` for another model's spec of the same length, which nothing but the spec tells apart."""
+        if self.one_spec_per_store:
+            pytest.skip("this backend holds one spec per store: a collection created again has the same")
+        stale = stale_store.open_collection(name, spec)
+        stale.upsert(make_records(2, dims=self.dimensions))
+        dropper.drop_collection(name)
+        other = EmbeddingSpec.for_model("gemini-embedding-001", self.dimensions)
+        fresh = dropper.open_collection(name, other)
+        fresh.upsert(make_records(1, dims=self.dimensions, prefix="fresh"))
+        return stale, fresh, other
+
     def test_a_handle_on_a_collection_dropped_and_created_again_refuses_to_touch_it(
         self, store: VectorStore, name: str, spec: EmbeddingSpec
     ) -> None:
         """Guarantee 2: two specs never meet in one collection, also through a handle opened before.
 
-        Another process dropped the collection and created it again with another model's spec of the
-        same length, which nothing but the spec tells apart. A write through the old handle would put
-        one space's vectors among another's, a search would rank one space's query against the other's
-        vectors, and a drop would delete a collection the handle never opened. The handle may say the
-        collection is gone (CollectionNotFoundError) or that the spec differs (SpecMismatchError).
+        A write through the old handle would put one space's vectors among another's, a search would
+        rank one space's query against the other's vectors, and a drop would delete a collection the
+        handle never opened.
         """
-        if self.one_spec_per_store:
-            pytest.skip("this backend holds one spec per store: a collection created again has the same")
-        refused = (CollectionNotFoundError, SpecMismatchError)
-        stale = store.open_collection(name, spec)
-        stale.upsert(make_records(2, dims=self.dimensions))
-        store.drop_collection(name)
-        other = EmbeddingSpec.for_model("gemini-embedding-001", self.dimensions)
-        fresh = store.open_collection(name, other)
-        fresh.upsert(make_records(1, dims=self.dimensions, prefix="fresh"))
-        probe = unit_vectors(1, dims=self.dimensions, seed=3)[0]
-        with pytest.raises(refused):
-            stale.upsert(make_records(1, dims=self.dimensions, prefix="stale"))
-        with pytest.raises(refused):
-            stale.query(probe, k=1)
-        with pytest.raises(refused):
-            stale.delete(ids=["fresh0"])
-        with contextlib.suppress(*refused):  # dropping what is gone may also be a no-op
-            stale.drop()
+        stale, fresh, other = self._drop_and_create_again(store, name, spec, store)
+        assert_out_of_reach(stale, self.dimensions)
         assert store.stored_spec(name) == other
         assert [r.id for r in fresh.get(["fresh0", "stale0"])] == ["fresh0"]
         assert fresh.count() == 1
+
+    def test_a_collection_another_process_dropped_and_created_again_is_out_of_an_old_handles_reach(
+        self, store: VectorStore, second_store: VectorStore, name: str, spec: EmbeddingSpec
+    ) -> None:
+        """The same, with the drop and the creation through a store connected on its own: nothing this
+        process holds (a cached plan, a client's name lookup) may carry the old handle over."""
+        stale, fresh, other = self._drop_and_create_again(second_store, name, spec, store)
+        assert_out_of_reach(stale, self.dimensions)
+        assert second_store.stored_spec(name) == other
+        assert store.stored_spec(name) == other
+        assert [r.id for r in fresh.get(["fresh0", "stale0"])] == ["fresh0"]
+        assert store.open_collection(name).count() == 1
 
     # -- writing and reading -----------------------------------------------------------------------
 

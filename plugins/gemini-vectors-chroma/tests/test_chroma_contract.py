@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import gemini_vectors as gv
 import pytest
 from gemini_vectors.store import VectorStore
@@ -16,6 +18,11 @@ class TestChromaStore(VectorStoreContract):
     @pytest.fixture
     def store(self, chroma_store: ChromaStore) -> VectorStore:
         return chroma_store
+
+    @pytest.fixture
+    def second_store(self, chroma_url: str) -> Iterator[VectorStore]:
+        with gv.connect(chroma_url) as store:
+            yield store
 
     def test_the_suite_runs_against_this_plugin(self, store: VectorStore) -> None:
         # the URL reaches the plugin through its entry point; never the memory:// reference store

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import gemini_vectors as gv
 import pytest
 from gemini_vectors.store import VectorStore
 from gemini_vectors.testing.contract import VectorStoreContract
@@ -15,6 +18,11 @@ class TestMilvusStore(VectorStoreContract):
     @pytest.fixture
     def store(self, milvus_store: MilvusStore) -> VectorStore:
         return milvus_store
+
+    @pytest.fixture
+    def second_store(self, milvus_url: str) -> Iterator[VectorStore]:
+        with gv.connect(milvus_url) as store:
+            yield store
 
     def test_the_suite_runs_against_this_plugin(self, store: VectorStore) -> None:
         # the URL reaches the plugin through its entry point; never the memory:// reference store

@@ -20,6 +20,11 @@ class TestPgVectorStore(VectorStoreContract):
         with gv.connect(pg_url) as store:
             yield store
 
+    @pytest.fixture
+    def second_store(self, pg_url: str) -> Iterator[VectorStore]:
+        with gv.connect(pg_url) as store:  # a pool of its own, as another process has
+            yield store
+
     def test_the_suite_runs_against_this_plugin(self, store: VectorStore) -> None:
         # the URL reaches the plugin through its entry point; never the memory:// reference store
         assert isinstance(store, PgVectorStore)
@@ -30,6 +35,11 @@ class TestPgVectorStoreBinaryIndex(VectorStoreContract):
 
     @pytest.fixture
     def store(self, pg_url: str) -> Iterator[VectorStore]:
+        with gv.connect(pg_url + ("&" if "?" in pg_url else "?") + "index=binary") as store:
+            yield store
+
+    @pytest.fixture
+    def second_store(self, pg_url: str) -> Iterator[VectorStore]:
         with gv.connect(pg_url + ("&" if "?" in pg_url else "?") + "index=binary") as store:
             yield store
 
@@ -47,6 +57,11 @@ class TestPgVectorStoreMatryoshka(VectorStoreContract):
 
     @pytest.fixture
     def store(self, pg_url: str) -> Iterator[VectorStore]:
+        with gv.connect(pg_url, index="mrl:128", rerank_factor=2) as store:
+            yield store
+
+    @pytest.fixture
+    def second_store(self, pg_url: str) -> Iterator[VectorStore]:
         with gv.connect(pg_url, index="mrl:128", rerank_factor=2) as store:
             yield store
 

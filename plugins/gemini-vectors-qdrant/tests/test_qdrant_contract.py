@@ -20,6 +20,11 @@ class TestQdrantStore(VectorStoreContract):
     def store(self, qdrant_store: QdrantStore) -> VectorStore:
         return qdrant_store
 
+    @pytest.fixture
+    def second_store(self, qdrant_url: str) -> Iterator[VectorStore]:
+        with gv.connect(qdrant_url) as store:
+            yield store
+
     def test_the_suite_runs_against_this_plugin(self, store: VectorStore) -> None:
         # the URL reaches the plugin through its entry point; never the memory:// reference store
         assert isinstance(store, QdrantStore)
@@ -50,6 +55,11 @@ class TestQdrantStoreMatryoshka(VectorStoreContract):
     def store(self, qdrant_url: str) -> Iterator[VectorStore]:
         with gv.connect(qdrant_url, index="mrl:128", rerank_factor=2) as store:
             assert isinstance(store, QdrantStore)
+            yield store
+
+    @pytest.fixture
+    def second_store(self, qdrant_url: str) -> Iterator[VectorStore]:
+        with gv.connect(qdrant_url, index="mrl:128", rerank_factor=2) as store:
             yield store
 
     def test_the_suite_runs_on_an_mrl_collection(self, coll: StoreCollection) -> None:

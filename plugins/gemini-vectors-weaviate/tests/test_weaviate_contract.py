@@ -20,6 +20,11 @@ class TestWeaviateStore(VectorStoreContract):
     def store(self, weaviate_store: WeaviateStore) -> VectorStore:
         return weaviate_store
 
+    @pytest.fixture
+    def second_store(self, weaviate_url: str) -> Iterator[VectorStore]:
+        with gv.connect(weaviate_url) as store:
+            yield store
+
     def test_the_suite_runs_against_this_plugin(self, store: VectorStore) -> None:
         assert isinstance(store, WeaviateStore)
 
@@ -43,6 +48,11 @@ class TestWeaviateStoreMatryoshka(VectorStoreContract):
             yield store
         finally:
             store.close()
+
+    @pytest.fixture
+    def second_store(self, weaviate_url: str) -> Iterator[VectorStore]:
+        with gv.connect(weaviate_url, index="mrl:128", rerank_factor=2) as store:
+            yield store
 
     def test_the_suite_runs_on_an_mrl_collection(self, coll: StoreCollection) -> None:
         assert isinstance(coll, WeaviateCollection)
