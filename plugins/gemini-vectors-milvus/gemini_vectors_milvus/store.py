@@ -474,7 +474,11 @@ class MilvusCollection(StoreCollection):
             # A server refuses to drop a collection that has aliases: this incarnation's go first (asked
             # of it, so never the name's alias once the name holds another incarnation).
             for alias in self._store._aliases_of(self.milvus_name):
-                self._call("drop", client.drop_alias, alias)
+                # Only while the alias still names this incarnation: a drop and a creation by another
+                # process between the listing and here moved it to the new one (Milvus has no
+                # conditional drop of an alias, so one request of window is left).
+                if self._store._alias_target(alias) == self.milvus_name:
+                    self._call("drop", client.drop_alias, alias)
         self._call("drop", client.drop_collection, self.milvus_name)
 
 
@@ -765,6 +769,10 @@ class MilvusStore(VectorStore):
         recorded = self._recorded(name)
         if recorded is None:
             raise CollectionNotFoundError(f"no collection {name!r} in {self.url}")
+        if recorded[0] != spec:
+            # dropped and created again for another spec since open_collection checked it: the handle
+            # would address the new collection under the old spec, and queries are not checked again
+            raise SpecMismatchError(name, recorded[0], spec)
         self._call(self.client.load_collection, recorded[3])
         return MilvusCollection(self, name, spec, recorded[3], recorded[1], recorded[2])
 
@@ -792,6 +800,17 @@ class MilvusStore(VectorStore):
             ):  # the incarnation the name resolves to (another is left over from a creation that lost)
                 names.append(recorded[0])
         return sorted(names)
+
+    def _alias_target(self, alias: str) -> str | None:
+        """The Milvus collection ``alias`` names now, or None when there is no such alias."""
+        try:
+            described = self._call(self.client.describe_alias, alias)
+        except Exception as exc:
+            if is_not_found(exc) or "not exist" in str(exc).lower():
+                return None
+            raise StoreError(f"describing the alias {alias} in {self.url} failed: {self._said(exc)}") from exc
+        target = (described or {}).get("collection_name")
+        return str(target) if target else None
 
     def _aliases_of(self, milvus_name: str) -> list[str]:
         """The aliases of a Milvus collection (Milvus Lite's describe_collection lists none)."""

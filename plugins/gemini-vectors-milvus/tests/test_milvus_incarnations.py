@@ -7,6 +7,7 @@ before (the name itself is the Milvus collection) keep working, and are checked 
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 
@@ -107,3 +108,52 @@ def test_a_stale_handle_on_a_collection_made_before_incarnations_refuses_the_new
         assert_out_of_reach(stale)
         assert mine.stored_spec(name) == OTHER
         assert mine.open_collection(name, OTHER).count() == 1
+
+
+def test_an_open_racing_a_drop_and_a_creation_for_another_spec_refuses_the_new_collection(
+    milvus_url: str, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """open_collection checks the spec, then attaches: another process's drop and creation for another
+    model in between gave a handle of the old spec on the new collection, whose queries are not checked."""
+    with gv.connect(milvus_url) as mine, gv.connect(milvus_url) as theirs:
+        assert isinstance(mine, MilvusStore)
+        mine.open_collection(name, SPEC).upsert(make_records(3))
+        checked = MilvusStore.stored_spec
+
+        def then_theirs_drop_and_create(self: MilvusStore, asked: str) -> EmbeddingSpec | None:
+            spec = checked(self, asked)
+            if self is mine:
+                monkeypatch.setattr(MilvusStore, "stored_spec", checked)
+                theirs.drop_collection(name)
+                theirs.open_collection(name, OTHER).upsert(make_records(2, prefix="other"))
+            return spec
+
+        monkeypatch.setattr(MilvusStore, "stored_spec", then_theirs_drop_and_create)
+        with pytest.raises(SpecMismatchError):
+            mine.open_collection(name, SPEC)
+        assert theirs.open_collection(name, OTHER).count() == 2
+
+
+def test_a_stale_drop_racing_a_drop_and_a_creation_leaves_the_new_collection_its_name(
+    milvus_url: str, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """drop() lists its collection's aliases, then drops them: another process's drop and creation in
+    between moved the name to the new collection, and dropping it by name left acknowledged records
+    in a collection nothing could list or open."""
+    with gv.connect(milvus_url) as mine, gv.connect(milvus_url) as theirs:
+        assert isinstance(mine, MilvusStore)
+        stale = _milvus(mine.open_collection(name, SPEC))
+        stale.upsert(make_records(2))
+        listed = mine._aliases_of
+
+        def then_theirs_drop_and_create(milvus_name: str) -> list[str]:
+            aliases = listed(milvus_name)
+            theirs.drop_collection(name)
+            theirs.open_collection(name, SPEC).upsert(make_records(5, prefix="new"))
+            return aliases
+
+        monkeypatch.setattr(mine, "_aliases_of", then_theirs_drop_and_create)
+        with contextlib.suppress(*REFUSED):
+            stale.drop()
+        assert theirs.stored_spec(name) == SPEC
+        assert theirs.open_collection(name, SPEC).count() == 5
