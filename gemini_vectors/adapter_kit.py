@@ -44,8 +44,17 @@ def tasks_of(
     """
     if task is not None and (query_task is not None or document_task is not None):
         raise ConfigurationError("pass task= (for both) or query_task=/document_task=, not both")
-    query = TaskType.parse(query_task or task or TaskType.RETRIEVAL_QUERY)
-    document = TaskType.parse(document_task or task or TaskType.RETRIEVAL_DOCUMENT)
+    # "is not None", not "or": a falsy bad value ("", 0) must be refused, not read as "not given"
+    query = TaskType.parse(
+        query_task if query_task is not None else task if task is not None else TaskType.RETRIEVAL_QUERY
+    )
+    document = TaskType.parse(
+        document_task
+        if document_task is not None
+        else task
+        if task is not None
+        else TaskType.RETRIEVAL_DOCUMENT
+    )
     return query, document
 
 
@@ -116,8 +125,9 @@ def one_text(value: object, *, expected: str) -> str:
 
 def text_list(value: object, *, expected: str) -> list[str]:
     """``value`` as a list of str; else an ArgumentError saying ``expected`` or naming the bad text."""
-    # a lone str would be read as its characters, one vector per letter
-    if isinstance(value, str) or not isinstance(value, Iterable):
+    # A lone str would be read as its characters, one vector per letter; bytes as ints; a mapping as its
+    # keys ({id: text} would embed the ids).
+    if isinstance(value, str | bytes | bytearray | memoryview | Mapping) or not isinstance(value, Iterable):
         raise ArgumentError(f"{expected}, got {type(value).__name__}")
     out = list(value)
     for index, text in enumerate(out):

@@ -130,12 +130,6 @@ def test_a_task_of_the_wrong_type_is_refused(position: int, value: object) -> No
         adapter_kit.tasks_of(*arguments)  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adapter_kit bug: tasks_of picks a task with `query_task or task or default`, so a falsy "
-    "bad value ('', 0, False, []) is silently replaced by the retrieval default instead of being "
-    "refused as an unknown task (TaskType.parse refuses each of them); it should test `is not None`",
-)
 @pytest.mark.parametrize(
     "given",
     [
@@ -504,13 +498,6 @@ def test_a_text_that_is_no_str_is_named_by_its_position(
     assert str(caught.value) == f"text {index} is a {type_name}, not a str"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adapter_kit bug: text_list refuses only a lone str; lone bytes are taken apart into ints, "
-    "so the error blames 'text 0 is a int' (and b'' passes as no texts) instead of saying one bytes was "
-    "given where a list belongs, as gemini_vectors.arguments.expect_many does for str, bytes, bytearray "
-    "and memoryview",
-)
 @pytest.mark.parametrize(
     "value", [b"some text", bytearray(b"some text"), b""], ids=["bytes", "bytearray", "empty"]
 )
@@ -519,11 +506,6 @@ def test_lone_bytes_are_not_a_text_list(value: object) -> None:
         adapter_kit.text_list(value, expected="x")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adapter_kit bug: text_list takes a mapping apart into its keys, so {id: text} embeds the ids "
-    "silently; the core's own shape check (gemini_vectors.arguments.expect_many) refuses a mapping",
-)
 def test_a_mapping_is_not_a_text_list() -> None:
     with pytest.raises(ArgumentError, match=r"dict|mapping"):
         adapter_kit.text_list({"id-1": "a cat", "id-2": "a dog"}, expected="x")
