@@ -72,8 +72,16 @@ def test_a_correct_store_passes_the_contract(pytester: pytest.Pytester) -> None:
 
         class TestGood(VectorStoreContract):
             @pytest.fixture
-            def store(self):
-                yield MemoryStore()
+            def shared(self):
+                return MemoryStore()
+
+            @pytest.fixture
+            def store(self, shared):
+                yield shared
+
+            @pytest.fixture
+            def second_store(self, shared):  # memory:// has no other connection: the same store
+                yield shared
         """
     )
     result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
