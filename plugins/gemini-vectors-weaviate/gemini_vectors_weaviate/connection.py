@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from gemini_vectors.backend_kit import split_store_url
 from gemini_vectors.errors import ConfigurationError
 
 API_KEY_ENV = "WEAVIATE_API_KEY"
@@ -77,22 +78,17 @@ def parse_url(url: str, *, grpc_port: Any = None, grpc_host: str | None = None) 
         ConfigurationError: unknown scheme or parameter, a missing host, a bad port, or credentials in
             the URL (they belong in ``WEAVIATE_API_KEY``).
     """
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigurationError(f"not a Weaviate URL: {exc}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in SCHEMES:
-        raise ConfigurationError(f"unsupported scheme {parts.scheme!r}; use one of {', '.join(SCHEMES)}")
-    if parts.username or parts.password:
-        raise ConfigurationError(
-            "credentials do not go into a Weaviate URL; set WEAVIATE_API_KEY or pass api_key=..."
-        )
-    host = parts.hostname
+    split = split_store_url(
+        url,
+        engine="Weaviate",
+        schemes=SCHEMES,
+        secret="an API key",
+        instead="set WEAVIATE_API_KEY or pass api_key=...",
+    )
+    scheme, port, params = split.scheme, split.port, split.params
+    host = split.parts.hostname
     if not host:
         raise ConfigurationError(f"a {scheme}:// URL needs a host, e.g. {scheme}://localhost")
-    params = dict(parse_qsl(parts.query, keep_blank_values=True))
     unknown = sorted(set(params) - set(URL_PARAMETERS) - set(STORE_URL_OPTIONS))
     if unknown:
         raise ConfigurationError(
