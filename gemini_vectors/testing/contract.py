@@ -351,6 +351,59 @@ class VectorStoreContract:
         assert [r.id for r in fresh.get(["fresh0", "stale0"])] == ["fresh0"]
         assert store.open_collection(name).count() == 1
 
+    def test_an_open_racing_another_processs_drop_and_creation_never_reaches_the_new_collection(
+        self,
+        store: VectorStore,
+        second_store: VectorStore,
+        name: str,
+        spec: EmbeddingSpec,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """open_collection reads the stored spec, then attaches: another process's drop and creation
+        for another model in between must not give a handle of the checked spec on the new collection.
+        The open may refuse, or give a handle that is out of reach like a stale one."""
+        if self.one_spec_per_store:
+            pytest.skip("this backend holds one spec per store: a collection created again has the same")
+        store.open_collection(name, spec).upsert(make_records(2, dims=self.dimensions))
+        other = EmbeddingSpec.for_model("gemini-embedding-001", self.dimensions)
+        read = type(store).stored_spec
+
+        def then_another_process_drops_and_creates(self_: VectorStore, asked: str) -> EmbeddingSpec | None:
+            found = read(self_, asked)
+            if self_ is store:
+                monkeypatch.setattr(type(store), "stored_spec", read)
+                second_store.drop_collection(name)
+                second_store.open_collection(name, other).upsert(
+                    make_records(1, dims=self.dimensions, prefix="fresh")
+                )
+            return found
+
+        monkeypatch.setattr(type(store), "stored_spec", then_another_process_drops_and_creates)
+        try:
+            opened = store.open_collection(name, spec)
+        except (CollectionNotFoundError, SpecMismatchError):
+            pass
+        else:
+            assert_out_of_reach(opened, self.dimensions)
+        fresh = second_store.open_collection(name, other)
+        assert [r.id for r in fresh.get(["fresh0", "stale0"])] == ["fresh0"]
+        assert fresh.count() == 1
+
+    def test_creating_a_name_another_store_holds_for_another_spec_is_refused(
+        self, store: VectorStore, second_store: VectorStore, name: str, spec: EmbeddingSpec
+    ) -> None:
+        """create_collection racing another process's: the one that comes second gets the other's
+        collection or, for another spec, SpecMismatchError, and nothing of its own is left behind."""
+        if self.one_spec_per_store:
+            pytest.skip("this backend holds one spec per store")
+        store.open_collection(name, spec).upsert(make_records(2, dims=self.dimensions))
+        other = EmbeddingSpec.for_model("gemini-embedding-001", self.dimensions)
+        with pytest.raises(SpecMismatchError):
+            second_store.create_collection(name, other)
+        assert second_store.stored_spec(name) == spec
+        assert second_store.create_collection(name, spec).count() == 2
+        assert store.list_collections().count(name) == 1
+
     # -- writing and reading -----------------------------------------------------------------------
 
     def test_upsert_get_round_trip(self, coll: StoreCollection) -> None:

@@ -923,6 +923,7 @@ class QdrantStore(VectorStore):
         fits = len(qdrant_name) + len(INCARNATION_SEPARATOR) + INCARNATION_HEX_DIGITS <= MAX_QDRANT_NAME
         incarnation = new_incarnation() if fits else None
         physical = physical_name(qdrant_name, incarnation)
+        taken = True  # the name: False when another store's creation holds it already
         try:
             self._call(
                 self.client.create_collection,
@@ -938,21 +939,20 @@ class QdrantStore(VectorStore):
                 # one client of this path serializes the look and the take, so the first creator keeps
                 # it. A server leaves a window of one request between the two.
                 with _alias_lock(self.client):
-                    if self._recorded(name) is not None:
-                        self._discard(physical, incarnation)
-                        return self._created_meanwhile(name, spec, None)
-                    # Fails when the name is a collection (made meanwhile by a version before
-                    # incarnations).
-                    self._call(
-                        self.client.update_collection_aliases,
-                        change_aliases_operations=[
-                            models.CreateAliasOperation(
-                                create_alias=models.CreateAlias(
-                                    collection_name=physical, alias_name=qdrant_name
+                    taken = self._recorded(name) is None
+                    if taken:
+                        # Fails when the name is a collection (made meanwhile by a version before
+                        # incarnations).
+                        self._call(
+                            self.client.update_collection_aliases,
+                            change_aliases_operations=[
+                                models.CreateAliasOperation(
+                                    create_alias=models.CreateAlias(
+                                        collection_name=physical, alias_name=qdrant_name
+                                    )
                                 )
-                            )
-                        ],
-                    )
+                            ],
+                        )
         except Exception as exc:
             if "already exists" not in str(exc).lower():
                 self._discard(physical, incarnation)
@@ -961,6 +961,10 @@ class QdrantStore(VectorStore):
                 ) from exc
             self._discard(physical, incarnation)
             return self._created_meanwhile(name, spec, exc)
+        if not taken:
+            # outside the try: its SpecMismatchError is the answer, not a failure to create
+            self._discard(physical, incarnation)
+            return self._created_meanwhile(name, spec, None)
         created = self._recorded(name)
         if created is None and self._read(physical) is not None:  # pragma: no cover - an old server
             self._call(self.client.delete_collection, physical)
@@ -1021,6 +1025,10 @@ class QdrantStore(VectorStore):
             return QdrantCollection(
                 self, name, spec, self.qdrant_name(name), self._plan_for(spec), incarnation=None
             )
+        if recorded[0] != spec:
+            # dropped and created again for another spec since open_collection read it: a handle on
+            # the new collection would serve it under the spec the caller asked for
+            raise SpecMismatchError(name, recorded[0], spec)
         return self._handle(name, recorded)
 
     def list_collections(self) -> list[str]:
